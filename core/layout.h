@@ -1,0 +1,68 @@
+/* layout.h - an OCI image layout directory, written atomically. */
+#ifndef LK_LAYOUT_H
+#define LK_LAYOUT_H
+
+#include <pthread.h>
+#include <openssl/evp.h>
+#include "common.h"
+
+/* "sha256:" + 64 hex + NUL */
+#define LK_DIGEST_LEN (7 + LK_SHA256_HEX_LEN + 1)
+
+/*
+ * An output layout being written.  Blobs go to blobs/sha256/.tmp-* and are
+ * renamed to their digest; index.json is written last, by rename, so a
+ * reader sees the previous image or the new one, never a mix.  Safe to use
+ * from several threads (blob sinks are independent; the list of new blobs
+ * is behind a mutex).
+ */
+struct lk_layout {
+	char *dir;
+	int dir_fd;
+	int blobs_fd;			/* blobs/sha256 */
+	int lock_fd;			/* flock on DIR/.layerkit.lock while open */
+	int created_dir;		/* the directory did not exist before */
+	pthread_mutex_t mutex;
+	char **new_blobs;		/* hex names this build created */
+	size_t n_new_blobs, cap_new_blobs;
+};
+
+/* Creates dir (and parents) as needed, blobs/sha256 and oci-layout, and
+ * takes the layout's lock (a second build waits for it). */
+int lk_layout_open(struct lk_layout *layout, const char *dir, struct lk_error *err);
+
+/* A blob being streamed to a temporary file, hashed as it is written. */
+struct lk_blob_sink {
+	struct lk_layout *layout;
+	int fd;
+	char tmp_name[64];
+	EVP_MD_CTX *sha;
+	uint64_t size;
+};
+
+int lk_blob_sink_open(struct lk_layout *layout, struct lk_blob_sink *sink, struct lk_error *err);
+int lk_blob_sink_write(struct lk_blob_sink *sink, const void *data, size_t len, struct lk_error *err);
+/* Finishes the hash, renames the file to blobs/sha256/<hex> and writes
+ * "sha256:<hex>" into digest; size gets the byte count. */
+int lk_blob_sink_commit(struct lk_blob_sink *sink, char digest[LK_DIGEST_LEN],
+			uint64_t *size, struct lk_error *err);
+/* Removes the temporary file; safe after a failed write. */
+void lk_blob_sink_abort(struct lk_blob_sink *sink);
+
+/* Writes a small blob (JSON documents) in one call. */
+int lk_layout_put_blob(struct lk_layout *layout, const void *data, size_t len,
+		       char digest[LK_DIGEST_LEN], struct lk_error *err);
+
+/* Writes index.json by rename, then removes every blob the new index does
+ * not reference (directly or through its manifests and configs). */
+int lk_layout_commit(struct lk_layout *layout, const char *index_json, size_t len,
+		     struct lk_error *err);
+
+/* After a failure: removes the blobs this build created that the current
+ * index.json does not reference, and the directory if this build made it. */
+void lk_layout_abort(struct lk_layout *layout);
+
+/* Closes the layout and drops the lock (after commit or abort). */
+void lk_layout_release(struct lk_layout *layout);
+
+#endif
