@@ -67,7 +67,10 @@ void lk_scan_release(struct lk_scan *scan);
 long lk_scan_find(const struct lk_scan *scan, const char *path);
 
 /* Opens a regular file of the tree for reading (links followed).  Returns
- * an fd the caller closes, or -1 with errno set. */
+ * an fd the caller closes, or -1 with errno set: EINVAL for a bad index or
+ * an entry that is (or has become) neither a regular file nor a directory,
+ * EISDIR for a directory; a FIFO put in its place never blocks the open.
+ * Thread-safe. */
 int lk_scan_open(const struct lk_scan *scan, uint32_t index);
 
 #endif
