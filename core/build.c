@@ -1,1 +1,329 @@
-/* build.c - placeholder */
+/* build.c - one app from config to image. */
+#include "build.h"
+#include "layout.h"
+#include "oci.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *lk_human_bytes(uint64_t n, char *buf, size_t len)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)n;
+	size_t u = 0;
+
+	while (v >= 1024.0 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		v /= 1024.0;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%llu B", (unsigned long long)n);
+	else
+		snprintf(buf, len, "%.1f %s", v, units[u]);
+	return buf;
+}
+
+void lk_layer_opts_from_config(struct lk_layer_opts *opts, const struct lk_config *config,
+			       const struct lk_app *app)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	memset(opts, 0, sizeof(*opts));
+	opts->compression = config->global.compression;
+	opts->level = config->global.compression_level;
+	opts->mtime = config->global.mtime;
+	opts->prefix = app->prefix ? app->prefix : "";
+	opts->keep_setuid = config->global.keep_setuid;
+	opts->threads = config->global.jobs ? config->global.jobs : (unsigned)(cpus > 0 ? cpus : 1);
+}
+
+int lk_app_run_prepare(struct lk_app_run *run, const struct lk_config *config,
+		       const struct lk_app *app, const struct lk_plugin_dirs *dirs,
+		       enum lk_stage stop_after, struct lk_error *err)
+{
+	struct lk_scan_opts sopts = { 0 };
+	char where[1200];
+
+	memset(run, 0, sizeof(*run));
+	run->config = config;
+	run->app = app;
+	if (app->line > 0)
+		snprintf(where, sizeof(where), "%s:%d: app '%s'", config->path, app->line, app->name);
+	else
+		snprintf(where, sizeof(where), "app '%s'", app->name);
+
+	if (lk_plugin_load(dirs, LK_KIND_DISCOVERY, app->discovery, &run->discovery, err) != LK_OK)
+		goto out_prefix;
+	if (lk_plugin_load(dirs, LK_KIND_STRATEGY, app->strategy, &run->strategy, err) != LK_OK)
+		goto out_prefix;
+	if (lk_options_resolve(&run->discovery_opts, &run->discovery, config,
+			       app->discovery_opts, app->n_discovery_opts, err) != LK_OK)
+		goto out_release;
+	if (lk_options_resolve(&run->strategy_opts, &run->strategy, config,
+			       app->strategy_opts, app->n_strategy_opts, err) != LK_OK)
+		goto out_release;
+	if (stop_after == LK_STAGE_PLUGINS)
+		return LK_OK;
+
+	sopts.bad_links = config->global.bad_links;
+	sopts.special_files = config->global.special_files;
+	sopts.excludes = (const char *const *)app->exclude.items;
+	sopts.n_excludes = app->exclude.n;
+	if (lk_run_discovery(&run->discovery, &run->discovery_opts, app->root, &sopts,
+			     &run->scan, &run->units, err) != LK_OK)
+		goto out_prefix_release;
+	if (stop_after == LK_STAGE_DISCOVER) {
+		run->planned = 1;
+		return LK_OK;
+	}
+	if (lk_run_strategy(&run->strategy, &run->strategy_opts, &run->scan, &run->units,
+			    app->max_layers, &run->plan, err) != LK_OK) {
+		lk_unit_table_release(&run->units);
+		lk_scan_release(&run->scan);
+		goto out_prefix_release;
+	}
+	run->planned = 2;
+	return LK_OK;
+
+out_prefix_release:
+	lk_error_prefix(err, "%s", where);
+out_release:
+	lk_app_run_release(run);
+	return LK_FAILED;
+out_prefix:
+	lk_error_prefix(err, "%s", where);
+	lk_app_run_release(run);
+	return LK_FAILED;
+}
+
+void lk_app_run_release(struct lk_app_run *run)
+{
+	if (run->planned >= 2)
+		lk_plan_release(&run->plan);
+	if (run->planned >= 1) {
+		lk_unit_table_release(&run->units);
+		lk_scan_release(&run->scan);
+	}
+	lk_options_release(&run->discovery_opts);
+	lk_options_release(&run->strategy_opts);
+	lk_plugin_release(&run->discovery);
+	lk_plugin_release(&run->strategy);
+	run->planned = 0;
+}
+
+/* Layers are written by a small pool of threads, largest first. */
+struct layer_job {
+	struct lk_app_run *run;
+	struct lk_layout *layout;
+	const struct lk_layer_opts *opts;
+	struct lk_blob_info *blobs;
+	size_t *order;			/* layer indices, largest first */
+	size_t n, next;
+	pthread_mutex_t mutex;
+	int failed;
+	struct lk_error err;
+};
+
+static void *layer_worker(void *arg)
+{
+	struct layer_job *job = arg;
+
+	for (;;) {
+		struct lk_error err;
+		size_t i;
+
+		pthread_mutex_lock(&job->mutex);
+		if (job->failed || job->next >= job->n) {
+			pthread_mutex_unlock(&job->mutex);
+			return NULL;
+		}
+		i = job->order[job->next++];
+		pthread_mutex_unlock(&job->mutex);
+
+		const struct lk_plan_layer *l = &job->run->plan.layers[i];
+		lk_error_clear(&err);
+		if (lk_layer_write(job->layout, &job->run->scan, l->files, l->n_files, job->opts,
+				   &job->blobs[i], &err) != LK_OK) {
+			pthread_mutex_lock(&job->mutex);
+			if (!job->failed) {
+				job->failed = 1;
+				job->err = err;
+				lk_error_prefix(&job->err, "layer '%s'", l->name);
+			}
+			pthread_mutex_unlock(&job->mutex);
+			return NULL;
+		}
+		lk_log(LK_LOG_DEBUG, "layer %s: %s", l->name, job->blobs[i].digest);
+	}
+}
+
+static const struct lk_plan *sort_plan;
+
+static int cmp_layer_size(const void *a, const void *b)
+{
+	uint64_t x = sort_plan->layers[*(const size_t *)a].bytes;
+	uint64_t y = sort_plan->layers[*(const size_t *)b].bytes;
+
+	if (x != y)
+		return x > y ? -1 : 1;
+	return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
+}
+
+static int write_layers(struct lk_app_run *run, struct lk_layout *layout,
+			const struct lk_layer_opts *opts, struct lk_blob_info *blobs,
+			struct lk_error *err)
+{
+	struct layer_job job = { .run = run, .layout = layout, .opts = opts, .blobs = blobs,
+				 .n = run->plan.n_layers };
+	unsigned workers = opts->threads;
+	pthread_t *threads;
+	unsigned started = 0;
+
+	job.order = lk_xcalloc(job.n, sizeof(size_t));
+	for (size_t i = 0; i < job.n; i++)
+		job.order[i] = i;
+	sort_plan = &run->plan;
+	qsort(job.order, job.n, sizeof(size_t), cmp_layer_size);
+	pthread_mutex_init(&job.mutex, NULL);
+	if (workers > job.n)
+		workers = (unsigned)job.n;
+	if (workers < 1)
+		workers = 1;
+	threads = lk_xcalloc(workers, sizeof(pthread_t));
+	for (unsigned t = 1; t < workers; t++) {
+		if (pthread_create(&threads[t], NULL, layer_worker, &job) == 0)
+			started++;
+		else
+			break;
+	}
+	layer_worker(&job);
+	for (unsigned t = 1; t <= started; t++)
+		pthread_join(threads[t], NULL);
+	free(threads);
+	free(job.order);
+	pthread_mutex_destroy(&job.mutex);
+	if (job.failed) {
+		*err = job.err;
+		return LK_FAILED;
+	}
+	return LK_OK;
+}
+
+/* "fastapi 0.110.0, pydantic 2.6.0, ..." for the history comment. */
+static char *layer_units_text(const struct lk_app_run *run, const struct lk_plan_layer *l)
+{
+	size_t cap = 256, used = 0;
+	char *text = lk_xmalloc(cap);
+
+	text[0] = '\0';
+	for (size_t i = 0; i < l->n_units; i++) {
+		const struct lk_unit *u = &run->units.units[l->units[i]];
+		char *item = lk_xasprintf("%s%s%s%s", i ? ", " : "", u->name,
+					  u->version[0] ? " " : "", u->version);
+		size_t n = strlen(item);
+
+		lk_grow((void **)&text, &cap, used + n + 1, 1);
+		memcpy(text + used, item, n + 1);
+		used += n;
+		free(item);
+	}
+	if (l->n_extra_files) {
+		char *item = lk_xasprintf("%s%zu single files", used ? ", " : "", l->n_extra_files);
+		size_t n = strlen(item);
+
+		lk_grow((void **)&text, &cap, used + n + 1, 1);
+		memcpy(text + used, item, n + 1);
+		free(item);
+	}
+	return text;
+}
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int lk_app_run_build(struct lk_app_run *run, struct lk_build_result *result,
+		     struct lk_error *err)
+{
+	const struct lk_config *cfg = run->config;
+	const struct lk_app *app = run->app;
+	const char *arch = cfg->global.architecture ? cfg->global.architecture : lk_oci_host_arch();
+	const char *os = cfg->global.os ? cfg->global.os : "linux";
+	size_t n = run->plan.n_layers;
+	struct lk_layer_opts opts;
+	struct lk_layout layout;
+	struct lk_blob_info *blobs;
+	struct lk_oci_layer *layers;
+	char config_digest[LK_DIGEST_LEN];
+	char *config_json = NULL, *manifest_json = NULL, *index_json = NULL;
+	size_t config_len, manifest_len, index_len;
+	double start = now_seconds();
+	int rc = LK_FAILED;
+
+	memset(result, 0, sizeof(*result));
+	lk_layer_opts_from_config(&opts, cfg, app);
+	if (lk_layout_open(&layout, app->output, err) != LK_OK) {
+		lk_error_prefix(err, "app '%s'", app->name);
+		return LK_FAILED;
+	}
+	blobs = lk_xcalloc(n, sizeof(*blobs));
+	layers = lk_xcalloc(n, sizeof(*layers));
+	if (write_layers(run, &layout, &opts, blobs, err) != LK_OK)
+		goto out_abort;
+	for (size_t i = 0; i < n; i++) {
+		const struct lk_plan_layer *l = &run->plan.layers[i];
+
+		layers[i].name = l->name;
+		layers[i].created_by = lk_xasprintf("layerkit %s: strategy %s, layer %zu/%zu '%s'",
+						    LK_VERSION, run->plan.strategy, i + 1, n, l->name);
+		layers[i].comment = layer_units_text(run, l);
+		layers[i].media_type = lk_layer_media_type(opts.compression);
+		layers[i].blob = blobs[i];
+		result->image_bytes += blobs[i].size;
+		result->tar_bytes += blobs[i].tar_size;
+	}
+	config_json = lk_oci_config_json(app, arch, os, cfg->global.mtime, layers, n, &config_len);
+	if (!config_json || lk_layout_put_blob(&layout, config_json, config_len, config_digest,
+					       err) != LK_OK)
+		goto out_abort;
+	manifest_json = lk_oci_manifest_json(config_digest, config_len, layers, n, &manifest_len);
+	if (!manifest_json || lk_layout_put_blob(&layout, manifest_json, manifest_len,
+						 result->manifest_digest, err) != LK_OK)
+		goto out_abort;
+	result->manifest_size = manifest_len;
+	index_json = lk_oci_index_json(result->manifest_digest, manifest_len, app->tag, arch, os,
+				       &index_len);
+	if (!index_json || lk_layout_commit(&layout, index_json, index_len, err) != LK_OK)
+		goto out_abort;
+	result->n_layers = n;
+	result->seconds = now_seconds() - start;
+	rc = LK_OK;
+	goto out_free;
+
+out_abort:
+	if (!err->msg[0])
+		lk_error_set(err, LK_EXIT_BUILD, "out of memory writing the image documents");
+	lk_error_prefix(err, "app '%s'", app->name);
+	lk_layout_abort(&layout);
+out_free:
+	lk_layout_release(&layout);
+	for (size_t i = 0; i < n; i++) {
+		free((char *)layers[i].created_by);
+		free((char *)layers[i].comment);
+	}
+	free(layers);
+	free(blobs);
+	free(config_json);
+	free(manifest_json);
+	free(index_json);
+	return rc;
+}
