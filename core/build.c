@@ -70,6 +70,11 @@ int lk_app_run_prepare(struct lk_app_run *run, const struct lk_config *config,
 	if (stop_after == LK_STAGE_PLUGINS)
 		return LK_OK;
 
+	{
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		run->scan_started_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	}
 	sopts.bad_links = config->global.bad_links;
 	sopts.special_files = config->global.special_files;
 	sopts.excludes = (const char *const *)app->exclude.items;
@@ -119,6 +124,8 @@ void lk_app_run_release(struct lk_app_run *run)
 /* Layers are written by a small pool of threads, largest first. */
 struct layer_job {
 	struct lk_app_run *run;
+	const struct lk_build_opts *bopts;
+	unsigned char *reused;		/* per layer: taken from the cache */
 	struct lk_layout *layout;
 	const struct lk_layer_opts *opts;
 	struct lk_blob_info *blobs;
@@ -146,6 +153,22 @@ static void *layer_worker(void *arg)
 		pthread_mutex_unlock(&job->mutex);
 
 		const struct lk_plan_layer *l = &job->run->plan.layers[i];
+		struct lk_cache *cache = job->bopts->cache;
+		char fp[LK_SHA256_HEX_LEN + 1];
+		int cacheable = 0;
+
+		if (cache) {
+			/* Stamps within the last 2 s may not change on a further write. */
+			lk_layer_fingerprint(&job->run->scan, l->files, l->n_files, job->opts,
+					     job->bopts->verify,
+					     job->run->scan_started_ns - 2000000000LL, fp, &cacheable);
+			if (lk_cache_fetch(cache, fp, job->layout, &job->blobs[i])) {
+				job->reused[i] = 1;
+				lk_log(LK_LOG_DEBUG, "layer %s: reused %s", l->name,
+				       job->blobs[i].digest);
+				continue;
+			}
+		}
 		lk_error_clear(&err);
 		if (lk_layer_write(job->layout, &job->run->scan, l->files, l->n_files, job->opts,
 				   &job->blobs[i], &err) != LK_OK) {
@@ -158,7 +181,9 @@ static void *layer_worker(void *arg)
 			pthread_mutex_unlock(&job->mutex);
 			return NULL;
 		}
-		lk_log(LK_LOG_DEBUG, "layer %s: %s", l->name, job->blobs[i].digest);
+		if (cache && cacheable)
+			lk_cache_store(cache, fp, job->layout, &job->blobs[i]);
+		lk_log(LK_LOG_DEBUG, "layer %s: wrote %s", l->name, job->blobs[i].digest);
 	}
 }
 
@@ -174,12 +199,12 @@ static int cmp_layer_size(const void *a, const void *b)
 	return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
 }
 
-static int write_layers(struct lk_app_run *run, struct lk_layout *layout,
-			const struct lk_layer_opts *opts, struct lk_blob_info *blobs,
-			struct lk_error *err)
+static int write_layers(struct lk_app_run *run, const struct lk_build_opts *bopts,
+			struct lk_layout *layout, const struct lk_layer_opts *opts,
+			struct lk_blob_info *blobs, unsigned char *reused, struct lk_error *err)
 {
-	struct layer_job job = { .run = run, .layout = layout, .opts = opts, .blobs = blobs,
-				 .n = run->plan.n_layers };
+	struct layer_job job = { .run = run, .bopts = bopts, .reused = reused, .layout = layout,
+				 .opts = opts, .blobs = blobs, .n = run->plan.n_layers };
 	unsigned workers = opts->threads;
 	pthread_t *threads;
 	unsigned started = 0;
@@ -251,8 +276,8 @@ static double now_seconds(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-int lk_app_run_build(struct lk_app_run *run, struct lk_build_result *result,
-		     struct lk_error *err)
+int lk_app_run_build(struct lk_app_run *run, const struct lk_build_opts *bopts,
+		     struct lk_build_result *result, struct lk_error *err)
 {
 	const struct lk_config *cfg = run->config;
 	const struct lk_app *app = run->app;
@@ -263,6 +288,7 @@ int lk_app_run_build(struct lk_app_run *run, struct lk_build_result *result,
 	struct lk_layout layout;
 	struct lk_blob_info *blobs;
 	struct lk_oci_layer *layers;
+	unsigned char *reused = NULL;
 	char config_digest[LK_DIGEST_LEN];
 	char *config_json = NULL, *manifest_json = NULL, *index_json = NULL;
 	size_t config_len, manifest_len, index_len;
@@ -277,7 +303,8 @@ int lk_app_run_build(struct lk_app_run *run, struct lk_build_result *result,
 	}
 	blobs = lk_xcalloc(n, sizeof(*blobs));
 	layers = lk_xcalloc(n, sizeof(*layers));
-	if (write_layers(run, &layout, &opts, blobs, err) != LK_OK)
+	reused = lk_xcalloc(n ? n : 1, 1);
+	if (write_layers(run, bopts, &layout, &opts, blobs, reused, err) != LK_OK)
 		goto out_abort;
 	for (size_t i = 0; i < n; i++) {
 		const struct lk_plan_layer *l = &run->plan.layers[i];
@@ -290,6 +317,12 @@ int lk_app_run_build(struct lk_app_run *run, struct lk_build_result *result,
 		layers[i].blob = blobs[i];
 		result->image_bytes += blobs[i].size;
 		result->tar_bytes += blobs[i].tar_size;
+		if (reused[i]) {
+			result->layers_reused++;
+		} else {
+			result->layers_built++;
+			result->tar_bytes_built += blobs[i].tar_size;
+		}
 	}
 	config_json = lk_oci_config_json(app, arch, os, cfg->global.mtime, layers, n, &config_len);
 	if (!config_json || lk_layout_put_blob(&layout, config_json, config_len, config_digest,
@@ -322,6 +355,7 @@ out_free:
 	}
 	free(layers);
 	free(blobs);
+	free(reused);
 	free(config_json);
 	free(manifest_json);
 	free(index_json);

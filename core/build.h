@@ -2,6 +2,7 @@
 #ifndef LK_BUILD_H
 #define LK_BUILD_H
 
+#include "cache.h"
 #include "common.h"
 #include "config.h"
 #include "loader.h"
@@ -22,6 +23,7 @@ struct lk_app_run {
 	struct lk_unit_table units;
 	struct lk_plan plan;
 	int planned;			/* scan, units and plan are valid */
+	int64_t scan_started_ns;	/* wall clock before the scan, for racy stamps */
 };
 
 /* Loads the app's plugins and resolves their options; with stop_after ==
@@ -44,12 +46,21 @@ struct lk_build_result {
 	size_t n_layers;
 	uint64_t image_bytes;		/* sum of the layer blobs */
 	uint64_t tar_bytes;		/* sum of the layer tars */
+	size_t layers_built;		/* written now */
+	size_t layers_reused;		/* taken from the layer cache */
+	uint64_t tar_bytes_built;	/* tar bytes of the layers written now */
 	double seconds;
 };
 
+/* Build settings beyond the config. */
+struct lk_build_opts {
+	struct lk_cache *cache;		/* NULL = no layer cache */
+	enum lk_verify verify;
+};
+
 /* Writes the planned app as an OCI layout at app->output (atomically). */
-int lk_app_run_build(struct lk_app_run *run, struct lk_build_result *result,
-		     struct lk_error *err);
+int lk_app_run_build(struct lk_app_run *run, const struct lk_build_opts *bopts,
+		     struct lk_build_result *result, struct lk_error *err);
 
 /* The writer settings the config gives for an app. */
 void lk_layer_opts_from_config(struct lk_layer_opts *opts, const struct lk_config *config,

@@ -66,6 +66,7 @@ struct lk_global {
 	int64_t mtime;				/* default SOURCE_DATE_EPOCH or 0 */
 	unsigned jobs;				/* 0 = number of CPUs */
 	char *cache_dir;			/* NULL = $XDG_CACHE_HOME/layerkit */
+	int verify;				/* enum lk_verify: "stat" (default) or "content" */
 	char *architecture, *os;		/* NULL = the host's */
 	int bad_links;				/* enum lk_bad_link_policy */
 	int special_files;			/* enum lk_special_policy */

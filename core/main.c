@@ -20,6 +20,7 @@ static const char usage_text[] =
 "  plan       print the layer plan (layers, units, files, bytes); writes nothing\n"
 "  discover   print the units discovery finds; writes nothing\n"
 "  plugins    list the plugins found (kind, name, ABI, file); -v adds their options\n"
+"  cache      show the layer cache; --max-size SIZE / --older-than AGE prune it\n"
 "\n"
 "options of build, plan and discover:\n"
 "  -c, --config FILE      layering.ini to read (default: ./layering.ini when it exists)\n"
@@ -33,6 +34,8 @@ static const char usage_text[] =
 "  -j, --jobs N           threads (default: the number of CPUs)\n"
 "      --plugin-path DIRS extra plugin directories, ':'-separated, searched first\n"
 "      --json             machine-readable output (plan, discover, plugins)\n"
+"      --no-cache         neither use nor fill the layer cache\n"
+"      --cache-dir DIR    layer cache (default: cache_dir, $XDG_CACHE_HOME/layerkit)\n"
 "\n"
 "global options:\n"
 "  -v, --verbose   more messages      -q, --quiet   errors only\n"
@@ -46,8 +49,10 @@ struct cli {
 	struct lk_string_list apps;
 	const char *root, *discovery, *strategy, *output, *tag, *compression;
 	const char *plugin_path;
+	const char *cache_dir, *max_size, *older_than;
 	long jobs;
 	int json;
+	int no_cache;
 };
 
 static int usage_error(const char *fmt, const char *arg)
@@ -59,7 +64,8 @@ static int usage_error(const char *fmt, const char *arg)
 }
 
 enum { OPT_APP = 256, OPT_ROOT, OPT_DISCOVERY, OPT_STRATEGY, OPT_TAG, OPT_COMPRESSION,
-       OPT_PLUGIN_PATH, OPT_JSON, OPT_VERSION };
+       OPT_PLUGIN_PATH, OPT_JSON, OPT_VERSION, OPT_NO_CACHE, OPT_CACHE_DIR, OPT_MAX_SIZE,
+       OPT_OLDER_THAN };
 
 static const struct option long_options[] = {
 	{ "config", required_argument, NULL, 'c' },
@@ -73,6 +79,10 @@ static const struct option long_options[] = {
 	{ "jobs", required_argument, NULL, 'j' },
 	{ "plugin-path", required_argument, NULL, OPT_PLUGIN_PATH },
 	{ "json", no_argument, NULL, OPT_JSON },
+	{ "no-cache", no_argument, NULL, OPT_NO_CACHE },
+	{ "cache-dir", required_argument, NULL, OPT_CACHE_DIR },
+	{ "max-size", required_argument, NULL, OPT_MAX_SIZE },
+	{ "older-than", required_argument, NULL, OPT_OLDER_THAN },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -99,6 +109,10 @@ static int parse_args(struct cli *cli, int argc, char **argv)
 		case OPT_COMPRESSION: cli->compression = optarg; break;
 		case OPT_PLUGIN_PATH: cli->plugin_path = optarg; break;
 		case OPT_JSON: cli->json = 1; break;
+		case OPT_NO_CACHE: cli->no_cache = 1; break;
+		case OPT_CACHE_DIR: cli->cache_dir = optarg; break;
+		case OPT_MAX_SIZE: cli->max_size = optarg; break;
+		case OPT_OLDER_THAN: cli->older_than = optarg; break;
 		case 'j': {
 			int64_t v;
 			if (lk_parse_int64(optarg, &v) != 0 || v < 0 || v > 1024)
@@ -368,6 +382,8 @@ static int cmd_apps(struct cli *cli, enum lk_stage stage, int build)
 	struct lk_app **apps = NULL;
 	size_t n_apps = 0;
 	json_t *all = NULL;
+	struct lk_cache cache = { .blobs_fd = -1, .layers_fd = -1 };
+	struct lk_build_opts bopts = { 0 };
 	int rc;
 
 	lk_error_clear(&err);
@@ -384,6 +400,20 @@ static int cmd_apps(struct cli *cli, enum lk_stage stage, int build)
 		return rc;
 	}
 	plugin_dirs_for(&dirs, cli, &cfg);
+	if (build && !cli->no_cache) {
+		char *dir = cli->cache_dir ? lk_xstrdup(cli->cache_dir) :
+			    cfg.global.cache_dir ? lk_xstrdup(cfg.global.cache_dir) :
+			    lk_cache_default_dir();
+
+		if (lk_cache_open(&cache, dir, &err) == LK_OK) {
+			bopts.cache = &cache;
+		} else {
+			lk_log(LK_LOG_WARN, "%s; building without the layer cache", err.msg);
+			lk_error_clear(&err);
+		}
+		free(dir);
+	}
+	bopts.verify = cfg.global.verify;
 	if (cli->json && !build)
 		all = json_array();
 	rc = LK_EXIT_OK;
@@ -398,7 +428,7 @@ static int cmd_apps(struct cli *cli, enum lk_stage stage, int build)
 			break;
 		}
 		if (build) {
-			if (lk_app_run_build(&run, &res, &err) != LK_OK) {
+			if (lk_app_run_build(&run, &bopts, &res, &err) != LK_OK) {
 				fprintf(stderr, "layerkit: error: %s\n", err.msg);
 				rc = err.exit_code ? err.exit_code : LK_EXIT_BUILD;
 				lk_app_run_release(&run);
@@ -406,8 +436,9 @@ static int cmd_apps(struct cli *cli, enum lk_stage stage, int build)
 			}
 			if (lk_verbosity > 0) {
 				char hb[32];
-				printf("%s: %s:%s %s, %zu layers, %s, %.2f s\n", apps[i]->name,
-				       apps[i]->output, apps[i]->tag, res.manifest_digest, res.n_layers,
+				printf("%s: %s:%s %s, %zu layers (%zu built, %zu cached), %s, %.3f s\n",
+				       apps[i]->name, apps[i]->output, apps[i]->tag, res.manifest_digest,
+				       res.n_layers, res.layers_built, res.layers_reused,
 				       lk_human_bytes(res.image_bytes, hb, sizeof(hb)), res.seconds);
 			}
 		} else if (all) {
@@ -427,7 +458,99 @@ static int cmd_apps(struct cli *cli, enum lk_stage stage, int build)
 		json_decref(all);
 	}
 	free(apps);
+	if (bopts.cache)
+		lk_cache_release(&cache);
 	lk_plugin_dirs_release(&dirs);
+	lk_config_release(&cfg);
+	return rc;
+}
+
+/* "90", "90s", "15m", "12h", "7d" -> seconds; -1 on a bad value. */
+static int64_t parse_age(const char *s)
+{
+	char *end;
+	long long v = strtoll(s, &end, 10);
+
+	if (end == s || v < 0)
+		return -1;
+	if (!*end || !strcmp(end, "s"))
+		return v;
+	if (!strcmp(end, "m"))
+		return v * 60;
+	if (!strcmp(end, "h"))
+		return v * 3600;
+	if (!strcmp(end, "d"))
+		return v * 86400;
+	return -1;
+}
+
+static int cmd_cache(struct cli *cli)
+{
+	struct lk_config cfg;
+	struct lk_error err;
+	struct lk_cache cache;
+	struct lk_cache_stats st;
+	uint64_t max_bytes = UINT64_MAX;
+	int64_t older = -1;
+	char *dir;
+	char hb[32];
+	int rc;
+
+	lk_error_clear(&err);
+	rc = load_config(cli, &cfg, &err);
+	if (rc >= 0) {
+		fprintf(stderr, "layerkit: error: %s\n", err.msg);
+		lk_config_release(&cfg);
+		return rc;
+	}
+	if (cli->max_size && lk_parse_size(cli->max_size, &max_bytes) != 0) {
+		lk_config_release(&cfg);
+		return usage_error("--max-size takes a size such as 500M or 2G, not '%s'",
+				   cli->max_size);
+	}
+	if (cli->older_than && (older = parse_age(cli->older_than)) < 0) {
+		lk_config_release(&cfg);
+		return usage_error("--older-than takes an age such as 90s, 15m, 12h or 7d, not '%s'",
+				   cli->older_than);
+	}
+	dir = cli->cache_dir ? lk_xstrdup(cli->cache_dir) :
+	      cfg.global.cache_dir ? lk_xstrdup(cfg.global.cache_dir) : lk_cache_default_dir();
+	rc = LK_EXIT_OK;
+	if (lk_cache_open(&cache, dir, &err) != LK_OK) {
+		fprintf(stderr, "layerkit: error: %s\n", err.msg);
+		rc = LK_EXIT_BUILD;
+		goto out;
+	}
+	if (cli->max_size || cli->older_than) {
+		if (lk_cache_prune(&cache, max_bytes, older, &st, &err) != LK_OK)
+			goto out_error;
+		printf("pruned %zu blobs, %s\n", st.removed_blobs,
+		       lk_human_bytes(st.removed_bytes, hb, sizeof(hb)));
+	}
+	if (lk_cache_stat(&cache, &st, &err) != LK_OK)
+		goto out_error;
+	if (cli->json) {
+		json_t *o = json_pack("{s:s, s:I, s:I, s:I}", "dir", dir,
+				      "layers", (json_int_t)st.n_records,
+				      "blobs", (json_int_t)st.n_blobs,
+				      "blob_bytes", (json_int_t)st.blob_bytes);
+		char *text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
+
+		printf("%s\n", text);
+		free(text);
+		json_decref(o);
+	} else {
+		printf("cache %s: %zu layer records, %zu blobs, %s\n", dir, st.n_records, st.n_blobs,
+		       lk_human_bytes(st.blob_bytes, hb, sizeof(hb)));
+	}
+	goto out_release;
+out_error:
+	fprintf(stderr, "layerkit: error: %s\n", err.msg);
+	rc = LK_EXIT_BUILD;
+out_release:
+	lk_cache_release(&cache);
+out:
+	free(dir);
 	lk_config_release(&cfg);
 	return rc;
 }
@@ -536,6 +659,8 @@ int main(int argc, char **argv)
 		rc = cmd_apps(&cli, LK_STAGE_DISCOVER, 0);
 	else if (!strcmp(cli.command, "plugins"))
 		rc = cmd_plugins(&cli);
+	else if (!strcmp(cli.command, "cache"))
+		rc = cmd_cache(&cli);
 	else
 		rc = usage_error("unknown command '%s' (build, plan, discover, plugins)",
 				 cli.command);
