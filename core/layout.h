@@ -22,13 +22,23 @@ struct lk_layout {
 	int blobs_fd;			/* blobs/sha256 */
 	int lock_fd;			/* flock on DIR/.layerkit.lock while open */
 	int created_dir;		/* the directory did not exist before */
+	int created_levels;		/* how many of dir's components (from the end) this build made */
+	int created_oci_layout;		/* this build wrote DIR/oci-layout */
+	int created_blobs_dir;		/* ... made DIR/blobs */
+	int created_sha256_dir;		/* ... made DIR/blobs/sha256 */
 	pthread_mutex_t mutex;
 	char **new_blobs;		/* hex names this build created */
 	size_t n_new_blobs, cap_new_blobs;
 };
 
+/* The lock file inside the layout (OCI tools ignore files they do not know). */
+#define LK_LAYOUT_LOCK_NAME ".layerkit.lock"
+
 /* Creates dir (and parents) as needed, blobs/sha256 and oci-layout, and
- * takes the layout's lock (a second build waits for it). */
+ * takes the layout's lock (a second build waits for it).  A directory that
+ * holds other files but no oci-layout is refused (it is not a layout).
+ * On failure nothing is left to release; else release with
+ * lk_layout_release. */
 int lk_layout_open(struct lk_layout *layout, const char *dir, struct lk_error *err);
 
 /* A blob being streamed to a temporary file, hashed as it is written. */
@@ -48,6 +58,20 @@ int lk_blob_sink_commit(struct lk_blob_sink *sink, char digest[LK_DIGEST_LEN],
 			uint64_t *size, struct lk_error *err);
 /* Removes the temporary file; safe after a failed write. */
 void lk_blob_sink_abort(struct lk_blob_sink *sink);
+
+/*
+ * Adds the file at src_path as the blob digest ("sha256:<hex>", computed
+ * by the caller, e.g. a cache) of size bytes: hard-linked when src_path is
+ * on the same file system, else copied, and the copy's digest checked.
+ * A file of another size is refused (LK_FAILED).  The layout does not
+ * take ownership of src_path.
+ */
+int lk_layout_link_blob(struct lk_layout *layout, const char *src_path,
+			const char *digest, uint64_t size, struct lk_error *err);
+
+/* Records that this build added blobs/sha256/<hex> by other means (a link
+ * from the layer cache), so lk_layout_abort removes it when unreferenced. */
+void lk_layout_note_blob(struct lk_layout *layout, const char *hex);
 
 /* Writes a small blob (JSON documents) in one call. */
 int lk_layout_put_blob(struct lk_layout *layout, const void *data, size_t len,

@@ -12,6 +12,8 @@
 
 /* Annotation carrying a layer's name on its descriptor. */
 #define LK_ANNOTATION_LAYER_NAME "dev.layerkit.layer.name"
+/* Annotation carrying the tag on the index's manifest descriptor. */
+#define LK_ANNOTATION_REF_NAME "org.opencontainers.image.ref.name"
 
 struct lk_oci_layer {
 	const char *name;		/* the plan's layer name */
@@ -21,11 +23,22 @@ struct lk_oci_layer {
 	struct lk_blob_info blob;
 };
 
-/* The OCI architecture name of this host (amd64, arm64, ...). */
+/* The OCI architecture name of this host (amd64, arm64, ...): uname's
+ * machine mapped, else the architecture this binary was built for.
+ * A static string. */
 const char *lk_oci_host_arch(void);
+/* The OCI name of a uname machine ("x86_64" -> "amd64"), or NULL. */
+const char *lk_oci_arch_of_machine(const char *machine);
+
+/* Writes t (seconds since the epoch) as RFC 3339 UTC, e.g.
+ * "1970-01-01T00:00:00Z".  Returns 0, or -1 when it does not fit. */
+int lk_oci_rfc3339(int64_t t, char *buf, size_t size);
 
 /* Each returns a malloc'ed NUL-terminated JSON document the caller frees,
- * and its length in *len; NULL only on allocation failure. */
+ * and its length in *len; NULL only on allocation failure.  Strings that
+ * are not UTF-8 are stored with U+FFFD for the bad bytes (and a warning).
+ * The config leaves out unset run fields (Env, Entrypoint, Cmd,
+ * WorkingDir, User, Labels); app may be NULL. */
 char *lk_oci_config_json(const struct lk_app *app, const char *arch, const char *os,
 			 int64_t created, const struct lk_oci_layer *layers,
 			 size_t n_layers, size_t *len);
