@@ -880,12 +880,6 @@ static int parse_command(struct checker *c, const struct lk_conf_value *v,
 			return conf_error(c, v->line, "%s: item %zu of the JSON array is "
 					  "not a string; quote every item", v->key, i + 1);
 		}
-		if (memchr(json_string_value(item), '\0', json_string_length(item))) {
-			json_decref(arr);
-			lk_string_list_release(out);
-			return conf_error(c, v->line, "%s: item %zu holds a NUL character, "
-					  "which a command line cannot", v->key, i + 1);
-		}
 		lk_string_list_push(out, json_string_value(item));
 	}
 	json_decref(arr);
