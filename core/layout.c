@@ -283,6 +283,11 @@ static void new_blob_add(struct lk_layout *layout, const char *hex)
 	pthread_mutex_unlock(&layout->mutex);
 }
 
+void lk_layout_note_blob(struct lk_layout *layout, const char *hex)
+{
+	new_blob_add(layout, hex);
+}
+
 static int sink_error(struct lk_blob_sink *sink, const char *what, struct lk_error *err)
 {
 	return lk_error_set(err, LK_EXIT_BUILD,
