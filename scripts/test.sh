@@ -1,0 +1,102 @@
+#!/bin/bash
+# test.sh - build and run the whole test suite (unit, contract, e2e) twice:
+# plain in build/ and under ASan+UBSan in build-asan/.  Prints one summary
+# line "N passed, N failed" and exits non-zero when anything failed.
+#
+#   bash scripts/test.sh [--plain-only | --asan-only] [-- MESON-TEST-ARGS...]
+#
+# e.g. bash scripts/test.sh --plain-only -- --suite e2e
+set -uo pipefail
+
+usage() {
+	sed -n '2,9s/^# \{0,1\}//p' "$0"
+}
+
+configs=(plain asan)
+test_args=()
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--plain-only) configs=(plain) ;;
+	--asan-only) configs=(asan) ;;
+	--) shift; test_args=("$@"); break ;;
+	-h|--help) usage; exit 0 ;;
+	*) echo "test.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
+	esac
+	shift
+done
+
+cd "$(dirname "$0")/.."
+
+total_pass=0
+total_fail=0
+total_skip=0
+report=()
+
+# Counts the results meson wrote for the last run of $1 (testlog.json has one
+# JSON object per test).
+count_results() {
+	python3 - "$1/meson-logs/testlog.json" <<'PY'
+import json, sys
+passed = failed = skipped = 0
+with open(sys.argv[1]) as f:
+    for line in f:
+        if not line.strip():
+            continue
+        result = json.loads(line).get("result")
+        if result in ("OK", "EXPECTEDFAIL"):
+            passed += 1
+        elif result == "SKIP":
+            skipped += 1
+        else:
+            failed += 1
+print(passed, failed, skipped)
+PY
+}
+
+# run_config NAME DIR TIMEOUT-MULTIPLIER MESON-OPTIONS...
+run_config() {
+	local name=$1 dir=$2 mult=$3
+	shift 3
+	echo "=== $name: $dir ==="
+	if [ -f "$dir/meson-private/coredata.dat" ]; then
+		meson setup --reconfigure "$dir" "$@" >/dev/null
+	else
+		meson setup "$dir" "$@" >/dev/null
+	fi || { report+=("$name: meson setup failed"); total_fail=$((total_fail + 1)); return; }
+	if ! meson compile -C "$dir"; then
+		report+=("$name: build failed")
+		total_fail=$((total_fail + 1))
+		return
+	fi
+	rm -f "$dir/meson-logs/testlog.json"
+	meson test -C "$dir" --print-errorlogs --timeout-multiplier "$mult" \
+		${test_args[@]+"${test_args[@]}"}
+	if [ ! -f "$dir/meson-logs/testlog.json" ]; then
+		report+=("$name: meson test did not run")
+		total_fail=$((total_fail + 1))
+		return
+	fi
+	read -r p f s < <(count_results "$dir")
+	report+=("$name: $p passed, $f failed, $s skipped")
+	total_pass=$((total_pass + p))
+	total_fail=$((total_fail + f))
+	total_skip=$((total_skip + s))
+}
+
+start=$SECONDS
+for c in "${configs[@]}"; do
+	case "$c" in
+	plain) run_config plain build 1 ;;
+	# Plugins are dlopened by an ASan binary, so they may leave the ASan
+	# runtime's symbols undefined (b_lundef=false).
+	asan) run_config "ASan+UBSan" build-asan 3 \
+		-Db_sanitize=address,undefined -Db_lundef=false ;;
+	esac
+done
+
+echo
+for line in "${report[@]}"; do
+	echo "  $line"
+done
+echo "$total_pass passed, $total_fail failed ($total_skip skipped, $((SECONDS - start)) s)"
+[ "$total_fail" -eq 0 ]
