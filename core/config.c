@@ -732,6 +732,14 @@ static int parse_platform_word(struct checker *c, const struct lk_conf_value *v,
 	return LK_OK;
 }
 
+static int g_verify(struct checker *c, const struct lk_conf_value *v)
+{
+	/* Index = enum lk_verify (cache.h). */
+	static const char *const names[] = { "stat", "content" };
+
+	return parse_enum(c, v, names, 2, &c->cfg->global.verify);
+}
+
 static int g_architecture(struct checker *c, const struct lk_conf_value *v)
 {
 	return parse_platform_word(c, v, &c->cfg->global.architecture);
@@ -794,6 +802,7 @@ static const struct global_key global_keys[] = {
 	{ "mtime", g_mtime },
 	{ "jobs", g_jobs },
 	{ "cache_dir", g_cache_dir },
+	{ "verify", g_verify },
 	{ "architecture", g_architecture },
 	{ "os", g_os },
 	{ "bad_links", g_bad_links },

@@ -243,6 +243,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.global.mtime, 0);
 	assert_int_equal(cfg.global.jobs, 0);
 	assert_null(cfg.global.cache_dir);
+	assert_int_equal(cfg.global.verify, 0);	/* LK_VERIFY_STAT */
 	assert_null(cfg.global.architecture);
 	assert_int_equal(cfg.global.bad_links, 0);
 	assert_int_equal(cfg.global.special_files, 0);
@@ -252,6 +253,10 @@ static void test_defaults(void **state)
 	assert_string_equal(cfg.global.exclude.items[3], ".bzr/");
 	snprintf(want, sizeof(want), "%s/out", tmpdir);
 	assert_string_equal(cfg.global.output, want);
+	lk_config_release(&cfg);
+
+	assert_int_equal(load_text(&cfg, "[layerkit]\nverify = content\n", &err), LK_OK);
+	assert_int_equal(cfg.global.verify, 1);	/* LK_VERIFY_CONTENT */
 	lk_config_release(&cfg);
 
 	/* Only comments and blank lines. */
@@ -412,6 +417,7 @@ static const struct error_case error_cases[] = {
 	{ "[layerkit]\nmax_layers = 0\n", 2, "max_layers = 0 is out of range" },
 	{ "[layerkit]\nbad_links = ignore\n", 2, "bad_links = 'ignore' is not allowed; use one of: error, skip" },
 	{ "[layerkit]\nspecial_files = read\n", 2, "use one of: skip, error" },
+	{ "[layerkit]\nverify = hash\n", 2, "verify = 'hash' is not allowed; use one of: stat, content" },
 	{ "[layerkit]\nkeep_setuid = maybe\n", 2, "keep_setuid = 'maybe' is not a boolean; use true or false" },
 	{ "[layerkit]\narchitecture = x86-64!\n", 2, "is not an OCI platform name" },
 	{ "[layerkit]\noutput =\n", 2, "'output' is empty; give it a value" },
