@@ -43,13 +43,13 @@ MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
 REF_NAME = "org.opencontainers.image.ref.name"
 SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
 
-# "NAME: OUTPUT:TAG sha256:HEX, N layers, SIZE, SECONDS s" (core/main.c)
+# "NAME: OUTPUT:TAG sha256:HEX, N layers (...), SIZE, SECONDS s" (core/main.c)
 BUILD_LINE = re.compile(
     r"^(?P<app>[^:\s]+): (?P<output>.+):(?P<tag>[^:\s]+) "
-    r"(?P<digest>sha256:[0-9a-f]{64}), (?P<layers>\d+) layers,",
+    r"(?P<digest>sha256:[0-9a-f]{64}), (?P<layers>\d+) layers\b",
     re.M)
 # Build times vary from run to run; goldens keep a placeholder.
-SECONDS = re.compile(rb", \d+\.\d\d s$", re.M)
+SECONDS = re.compile(rb", \d+\.\d+ s$", re.M)
 
 
 class CaseFailure(Exception):
@@ -421,12 +421,14 @@ def check_with_tools(layout, tag, manifest_digest, zstd, scratch):
     run_tool(["skopeo", "--insecure-policy", "copy", "-q", ref,
               "dir:" + os.path.join(scratch, "skopeo-dir")], "skopeo copy (verifies digests)")
     if zstd:
+        log("checked %s: skopeo inspect, skopeo copy (zstd: no umoci, no oci-image-tool)" % ref)
         return None
     bundle = os.path.join(scratch, "bundle")
     argv = ["umoci", "unpack", "--image", "%s:%s" % (layout, tag), bundle]
     if os.geteuid() != 0:
         argv.insert(2, "--rootless")
     run_tool(argv, "umoci unpack (verifies diff_ids)")
+    log("checked %s: oci-image-tool validate, skopeo inspect, skopeo copy, umoci unpack" % ref)
     return os.path.join(bundle, "rootfs")
 
 
@@ -695,7 +697,7 @@ def run_case(layerkit, case_dir, update):
         if case.command() == "build" and proc.returncode == 0:
             summary = check_build(case, argv, proc.stdout, tmp)
             compare_golden(case, os.path.join("expect", "image"), case.mask(summary), update)
-            log("images checked: own layout/tar checks, oci-image-tool, skopeo, umoci, rootfs")
+            log("images checked: layout, blobs, diff_ids, tar entries, rootfs = tree")
         ok = True
     finally:
         done_scratch(tmp, ok)

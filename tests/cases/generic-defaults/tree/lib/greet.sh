@@ -1,0 +1,3 @@
+greet() {
+	printf 'Hello, %s!\n' "$1"
+}

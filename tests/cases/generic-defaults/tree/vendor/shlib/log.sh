@@ -1,0 +1,4 @@
+# vendored shell helpers
+log() {
+	printf "%s\n" "$*" >&2
+}
