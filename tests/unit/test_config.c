@@ -5,7 +5,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -559,6 +561,52 @@ static void test_truncations(void **state)
 	}
 }
 
+/* The shipped default file and every sample load without error. */
+static void test_shipped_files(void **state)
+{
+	const char *srcdir = getenv("TEST_SRCDIR");
+	char dir[PATH_MAX], path[PATH_MAX + 300];
+	struct lk_config cfg;
+	struct lk_error err;
+	struct dirent *de;
+	size_t samples = 0;
+	DIR *d;
+
+	if (!srcdir)
+		skip();
+	snprintf(path, sizeof(path), "%s/../../config/layering.ini", srcdir);
+	lk_config_init(&cfg);
+	if (lk_config_load(&cfg, path, &err) != LK_OK)
+		fail_msg("%s", err.msg);
+	assert_int_equal(cfg.n_apps, 0);
+	assert_int_equal(cfg.global.max_layers, 100);
+	assert_int_equal(cfg.global.exclude.n, 4);
+	lk_config_release(&cfg);
+
+	snprintf(dir, sizeof(dir), "%s/../../config/samples", srcdir);
+	d = opendir(dir);
+	assert_non_null(d);
+	while ((de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+
+		if (n < 5 || strcmp(de->d_name + n - 4, ".ini"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		lk_config_init(&cfg);
+		if (lk_config_load(&cfg, path, &err) != LK_OK)
+			fail_msg("%s", err.msg);
+		assert_true(cfg.n_apps >= 1);
+		if (!strcmp(de->d_name, "two-apps.ini")) {
+			assert_int_equal(cfg.n_apps, 2);
+			assert_string_not_equal(cfg.apps[0].strategy, cfg.apps[1].strategy);
+		}
+		lk_config_release(&cfg);
+		samples++;
+	}
+	closedir(d);
+	assert_true(samples >= 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -572,6 +620,7 @@ int main(void)
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_not_a_file),
 		cmocka_unit_test(test_truncations),
+		cmocka_unit_test(test_shipped_files),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, group_setup, group_teardown);
