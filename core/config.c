@@ -878,10 +878,8 @@ static int parse_command(struct checker *c, const struct lk_conf_value *v,
 				  "%s is not a valid JSON array: %s; write e.g. "
 				  "[\"python3\", \"-m\", \"app\"] or plain words",
 				  v->key, jerr.text);
-	if (!json_is_array(arr)) {
-		json_decref(arr);
-		return conf_error(c, v->line, "%s must be a JSON array of strings", v->key);
-	}
+	/* It starts with '[' and jansson decodes only arrays and objects
+	 * without JSON_DECODE_ANY: arr is an array. */
 	json_array_foreach(arr, i, item) {
 		if (!json_is_string(item)) {
 			json_decref(arr);
@@ -986,10 +984,10 @@ static int a_user(struct checker *c, struct lk_app *a, const struct lk_conf_valu
 	colon = strchr(s, ':');
 	if (colon ? !numeric_id(s, (size_t)(colon - s)) || !numeric_id(colon + 1, strlen(colon + 1))
 		  : !numeric_id(s, strlen(s)))
-		return conf_error(c, v->line, "user = '%s' is not numeric; use uid or "
-				  "uid:gid (e.g. 65532:65532): a user name would have to "
-				  "exist in the image's /etc/passwd, which layerkit does "
-				  "not write", s);
+		return conf_error(c, v->line, "user = '%s' is not a numeric uid or uid:gid "
+				  "(0 to 4294967294); write e.g. 65532:65532: a user name "
+				  "would have to exist in the image's /etc/passwd, which "
+				  "layerkit does not write", s);
 	free(a->user);
 	a->user = lk_xstrdup(s);
 	return LK_OK;

@@ -439,9 +439,14 @@ static const struct error_case error_cases[] = {
 	{ "[app.a]\nroot = .\ntag = -bad\n", 3, "tag = '-bad' is not a valid OCI tag" },
 	{ "[app.a]\nroot = .\ntag = a:b\n", 3, "tag = 'a:b' is not a valid OCI tag" },
 	{ "[app.a]\nroot = .\nuser = nobody\n", 3,
-	  "user = 'nobody' is not numeric; use uid or uid:gid (e.g. 65532:65532): a user name" },
-	{ "[app.a]\nroot = .\nuser = 1:\n", 3, "user = '1:' is not numeric" },
-	{ "[app.a]\nroot = .\nuser = 4294967295\n", 3, "is not numeric" },
+	  "user = 'nobody' is not a numeric uid or uid:gid (0 to 4294967294); write e.g. "
+	  "65532:65532: a user name would have to exist in the image's /etc/passwd" },
+	{ "[app.a]\nroot = .\nuser = 1:\n", 3, "user = '1:' is not a numeric uid" },
+	{ "[app.a]\nroot = .\nuser = :1\n", 3, "user = ':1' is not a numeric uid" },
+	{ "[app.a]\nroot = .\nuser = 4294967295\n", 3, "user = '4294967295' is not a numeric uid" },
+	{ "[app.a]\nroot = .\nlabel.a b = x\n", 3, "'label.a b': a label key holds no white space" },
+	{ "[app.a]\nroot = .\n[app.b]\nroot = .\nentrypoint = [\"x\"\n", 5,
+	  "entrypoint is not a valid JSON array" },
 	{ "[app.a]\nroot = .\nworkdir = srv\n", 3, "workdir = 'srv' is relative" },
 	{ "[app.a]\nroot = .\nprefix = a/../../etc\n", 3, "prefix = 'a/../../etc' contains '..'" },
 	{ "[app.a]\nroot = .\nmax_layers = 128\n", 3, "max_layers = 128 is out of range" },
@@ -513,6 +518,23 @@ static void test_long_line(void **state)
 	strcpy(text + n, "\n");
 	assert_int_equal(load_text(&cfg, text, &err), LK_OK);
 	assert_int_equal(lk_config_find_app(&cfg, "a")->exclude.n, 4 + 20);
+	lk_config_release(&cfg);
+}
+
+static void test_too_large(void **state)
+{
+	struct lk_config cfg;
+	struct lk_error err;
+	size_t len = 4 * 1024 * 1024 + 1;
+	char *big = malloc(len);
+
+	assert_non_null(big);
+	memset(big, '\n', len);
+	write_bytes(cfg_path, big, len);
+	free(big);
+	lk_config_init(&cfg);
+	assert_int_equal(lk_config_load(&cfg, cfg_path, &err), LK_FAILED);
+	assert_non_null(strstr(err.msg, ": 4194305 bytes is too large for a configuration file"));
 	lk_config_release(&cfg);
 }
 
@@ -619,6 +641,7 @@ int main(void)
 		cmocka_unit_test(test_nul_byte),
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_not_a_file),
+		cmocka_unit_test(test_too_large),
 		cmocka_unit_test(test_truncations),
 		cmocka_unit_test(test_shipped_files),
 	};
