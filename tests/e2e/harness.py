@@ -761,6 +761,17 @@ def run_reproducible(layerkit, case_dir):
         log("second build: %s" % digests[1])
         if digests[0] != digests[1]:
             fail("manifest digests differ between the two builds")
+        # The second tree again, over its own image and with its cache warm:
+        # whatever is reused must give the very same image.
+        proc = case.run_layerkit(argv)
+        if proc.returncode != 0:
+            fail("rebuild failed (exit %d):\n%s" % (proc.returncode,
+                                                     proc.stderr.decode(errors="replace")))
+        again = [(m["app"], m["digest"]) for m in BUILD_LINE.finditer(proc.stdout.decode())]
+        log("rebuild:      %s" % again)
+        if again != digests[1]:
+            fail("a rebuild of an unchanged tree gave another image")
+        check_build(case, argv, proc.stdout, os.path.join(work, "rebuild"))
         ok = True
     finally:
         done_scratch(tmp, ok)
