@@ -31,14 +31,14 @@ done
 
 cd "$(dirname "$0")/.."
 
-# Everything the project needs to build (core, plugins), test (cmocka, the
-# e2e harness in python3, ASan/UBSan via gcc, fuzzers via clang, valgrind)
-# and check images with real tools (skopeo, umoci, oci-image-tool,
-# docker-registry), plus the baselines of the benchmark (pigz, zstd).
+# Everything the project needs to build (core, plugins; libcurl for push),
+# test (cmocka, the e2e harness in python3, ASan/UBSan via gcc, fuzzers via
+# clang, valgrind) and check images with real tools (skopeo, umoci,
+# oci-image-tool, docker-registry), plus the benchmark's baselines (pigz, zstd).
 packages=(
 	build-essential meson ninja-build pkg-config
 	libarchive-dev libjansson-dev libinih-dev libcmocka-dev libssl-dev
-	zlib1g-dev libzstd-dev libdeflate-dev
+	zlib1g-dev libzstd-dev libdeflate-dev libcurl4-openssl-dev
 	python3 clang valgrind
 	skopeo umoci oci-image-tool docker-registry pigz zstd
 )

@@ -1,23 +1,26 @@
 #!/bin/bash
 # test.sh - build and run the whole test suite (unit, contract, e2e) twice:
-# plain in build/ and under ASan+UBSan in build-asan/.  Prints one summary
-# line "N passed, N failed" and exits non-zero when anything failed.
+# plain in build/ and under ASan+UBSan in build-asan/; then the e2e suite
+# once more with layerkit under valgrind memcheck.  Prints one summary line
+# "N passed, N failed" and exits non-zero when anything failed.
 #
-#   bash scripts/test.sh [--plain-only | --asan-only] [-- MESON-TEST-ARGS...]
+#   bash scripts/test.sh [--plain-only | --asan-only] [--no-valgrind] [-- MESON-TEST-ARGS...]
 #
-# e.g. bash scripts/test.sh --plain-only -- --suite e2e
+# e.g. bash scripts/test.sh --plain-only --no-valgrind -- --suite e2e
 set -uo pipefail
 
 usage() {
-	sed -n '2,9s/^# \{0,1\}//p' "$0"
+	sed -n '2,10s/^# \{0,1\}//p' "$0"
 }
 
 configs=(plain asan)
+valgrind=1
 test_args=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--plain-only) configs=(plain) ;;
 	--asan-only) configs=(asan) ;;
+	--no-valgrind) valgrind=0 ;;
 	--) shift; test_args=("$@"); break ;;
 	-h|--help) usage; exit 0 ;;
 	*) echo "test.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
@@ -30,6 +33,7 @@ cd "$(dirname "$0")/.."
 total_pass=0
 total_fail=0
 total_skip=0
+built_plain=0
 report=()
 
 # Counts the results meson wrote for the last run of $1 (testlog.json has one
@@ -53,24 +57,9 @@ print(passed, failed, skipped)
 PY
 }
 
-# run_config NAME DIR TIMEOUT-MULTIPLIER MESON-OPTIONS...
-run_config() {
-	local name=$1 dir=$2 mult=$3
-	shift 3
-	echo "=== $name: $dir ==="
-	if [ -f "$dir/meson-private/coredata.dat" ]; then
-		meson setup --reconfigure "$dir" "$@" >/dev/null
-	else
-		meson setup "$dir" "$@" >/dev/null
-	fi || { report+=("$name: meson setup failed"); total_fail=$((total_fail + 1)); return; }
-	if ! meson compile -C "$dir"; then
-		report+=("$name: build failed")
-		total_fail=$((total_fail + 1))
-		return
-	fi
-	rm -f "$dir/meson-logs/testlog.json"
-	meson test -C "$dir" --print-errorlogs --timeout-multiplier "$mult" \
-		${test_args[@]+"${test_args[@]}"}
+# record NAME DIR: adds the results of the last meson test in DIR.
+record() {
+	local name=$1 dir=$2 p f s
 	if [ ! -f "$dir/meson-logs/testlog.json" ]; then
 		report+=("$name: meson test did not run")
 		total_fail=$((total_fail + 1))
@@ -83,16 +72,58 @@ run_config() {
 	total_skip=$((total_skip + s))
 }
 
+# run_config NAME DIR TIMEOUT-MULTIPLIER MESON-OPTIONS...
+run_config() {
+	local name=$1 dir=$2 mult=$3
+	shift 3
+	echo "=== $name: $dir ==="
+	if [ -f "$dir/meson-private/coredata.dat" ]; then
+		meson setup --reconfigure "$dir" "$@" >/dev/null
+	else
+		meson setup "$dir" "$@" >/dev/null
+	fi || { report+=("$name: meson setup failed"); total_fail=$((total_fail + 1)); return 1; }
+	if ! meson compile -C "$dir"; then
+		report+=("$name: build failed")
+		total_fail=$((total_fail + 1))
+		return 1
+	fi
+	rm -f "$dir/meson-logs/testlog.json"
+	meson test -C "$dir" --print-errorlogs --timeout-multiplier "$mult" \
+		${test_args[@]+"${test_args[@]}"}
+	record "$name" "$dir"
+}
+
+# The e2e cases again with every layerkit run under memcheck (the harness
+# prefixes LK_E2E_WRAP and fails a case on any valgrind error or definite
+# leak).  MESON-TEST-ARGS do not apply here.
+run_valgrind() {
+	echo "=== valgrind: build (e2e) ==="
+	if ! command -v valgrind >/dev/null; then
+		report+=("valgrind: not installed; run 'bash scripts/setup.sh --deps-only'")
+		total_fail=$((total_fail + 1))
+		return
+	fi
+	rm -f build/meson-logs/testlog.json
+	LK_E2E_WRAP="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
+		meson test -C build --suite e2e --print-errorlogs --timeout-multiplier 10
+	record "valgrind (e2e)" build
+}
+
 start=$SECONDS
 for c in "${configs[@]}"; do
 	case "$c" in
-	plain) run_config plain build 1 ;;
+	plain) run_config plain build 1 && built_plain=1 ;;
 	# Plugins are dlopened by an ASan binary, so they may leave the ASan
 	# runtime's symbols undefined (b_lundef=false).
 	asan) run_config "ASan+UBSan" build-asan 3 \
 		-Db_sanitize=address,undefined -Db_lundef=false ;;
 	esac
 done
+
+# memcheck needs the plain build (ASan and valgrind do not mix).
+if [ "$valgrind" -eq 1 ] && [ "$built_plain" -eq 1 ]; then
+	run_valgrind
+fi
 
 echo
 for line in "${report[@]}"; do

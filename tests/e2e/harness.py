@@ -37,6 +37,9 @@ SANITIZER_MARKS = (
     b"SUMMARY: UndefinedBehaviorSanitizer",
 )
 
+# valgrind's summary when it found something (memcheck or a leak).
+VALGRIND_ERRORS = re.compile(rb"ERROR SUMMARY: [1-9]|definitely lost: [1-9]")
+
 MEDIA_LAYER_PREFIX = "application/vnd.oci.image.layer.v1.tar"
 MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -192,6 +195,9 @@ class Case:
         return None
 
     def run_layerkit(self, argv, cwd=None):
+        # LK_E2E_WRAP runs layerkit under a checker, e.g. valgrind (see README.md).
+        wrap = shlex.split(os.environ.get("LK_E2E_WRAP", ""))
+        argv = wrap + list(argv)
         proc = subprocess.run(argv, cwd=cwd or self.tmp, env=self.env(),
                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, timeout=600)
@@ -199,6 +205,9 @@ class Case:
             if mark in proc.stderr:
                 fail("sanitizer report from %s:\n%s"
                      % (" ".join(argv), proc.stderr.decode(errors="replace")))
+        if wrap and VALGRIND_ERRORS.search(proc.stderr):
+            fail("valgrind found errors in %s:\n%s"
+                 % (" ".join(argv), proc.stderr.decode(errors="replace")))
         if proc.returncode < 0:
             fail("layerkit died of signal %d:\n%s"
                  % (-proc.returncode, proc.stderr.decode(errors="replace")))
