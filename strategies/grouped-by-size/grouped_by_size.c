@@ -8,7 +8,7 @@
  *
  * Stability is the point (docs/strategies.md): a unit's place depends on
  * its own name and size only, never on the other units.
- *  - A shared layer is a hash bin: FNV-1a of the unit's NAME (not its
+ *  - A shared layer is a hash bin: a hash of the unit's NAME (not its
  *    version) modulo a bin count fixed by the options, so adding, removing
  *    or changing one package changes the members of its own bin only.
  *  - A unit is an outlier when its own size reaches outlier_size; a rule
@@ -69,12 +69,23 @@ struct grouped {
 	uint64_t *bin_bytes;
 };
 
-static uint64_t fnv1a(const char *s)
+/*
+ * The bin key of a name: FNV-1a 64, then MurmurHash3's fmix64 finaliser.
+ * FNV-1a alone is a poor bin key: its low bits depend only on the low bits
+ * of each byte, so "modulo bins" would crowd some bins and leave others
+ * empty.  The version is not hashed: a new version stays in its bin.
+ */
+static uint64_t name_hash(const char *s)
 {
 	uint64_t h = 0xcbf29ce484222325ULL;
 
 	for (; *s; s++)
 		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
 	return h;
 }
 
@@ -358,7 +369,7 @@ static int grouped_plan(const struct lk_host *host, struct lk_ctx *ctx, void *st
 
 		if (m->place != PLACE_BIN)
 			continue;
-		m->bin = (int)(fnv1a(m->u->name) % (uint64_t)g.bins);
+		m->bin = (int)(name_hash(m->u->name) % (uint64_t)g.bins);
 		if (g.outlier_size && m->u->bytes >= g.outlier_size)
 			m->place = PLACE_OUTLIER;
 	}

@@ -52,7 +52,7 @@ static const char *const group_prefix[GROUP_COUNT] = {
 struct member {
 	const struct lk_unit *u;
 	uint32_t unit;
-	uint64_t hash;		/* FNV-1a of the name: stable across builds and hosts */
+	uint64_t hash;		/* of the name: stable across builds and hosts */
 	unsigned tier;		/* floor(log4(bytes)) */
 	int bin;		/* shared layer, or -1 for a layer of its own */
 };
@@ -67,20 +67,18 @@ struct per_package {
 	size_t n_names;
 };
 
-static uint64_t fnv1a(const char *s)
+/* FNV-1a 64 of the name, then MurmurHash3's fmix64 so that every byte
+ * reaches every bit (FNV-1a's low bits alone make a poor "modulo N"). */
+static uint64_t name_hash(const char *s)
 {
 	uint64_t h = 0xcbf29ce484222325ULL;
 
 	for (; *s; s++)
 		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-	return h;
-}
-
-/* A second, independent spread of the name hash for the shared layer. */
-static uint64_t mix(uint64_t h)
-{
 	h ^= h >> 33;
 	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
 	h ^= h >> 33;
 	return h;
 }
@@ -182,7 +180,7 @@ static int choose_merge(struct per_package *pp, size_t budget, size_t merge_laye
 	merged = n - (room - shared);
 	qsort(m, n, sizeof(*m), by_merge_rank);
 	for (size_t i = 0; i < merged; i++)
-		m[i].bin = (int)(mix(m[i].hash) % shared);
+		m[i].bin = (int)(m[i].hash % shared);
 	pp->host->log(pp->ctx, LK_LOG_INFO,
 		      "%zu packages, %zu layers left for them: the %zu smallest share %zu layers",
 		      n, room, merged, shared);
@@ -286,7 +284,7 @@ static int per_package_plan(const struct lk_host *host, struct lk_ctx *ctx, void
 
 		m->u = u;
 		m->unit = (uint32_t)i;
-		m->hash = fnv1a(u->name);
+		m->hash = name_hash(u->name);
 		m->tier = size_tier(u->bytes);
 		m->bin = -1;
 	}
