@@ -31,13 +31,21 @@ void lk_error_prefix(struct lk_error *err, const char *fmt, ...)
 {
 	char prefix[1024];
 	char old[sizeof(err->msg)];
+	size_t n;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
 	memcpy(old, err->msg, sizeof(old));
-	snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old);
+	n = strlen(prefix);
+	/* Keep the prefix whole; the old message is cut if both do not fit. */
+	if (n + 2 >= sizeof(err->msg))
+		n = sizeof(err->msg) - 3;
+	memcpy(err->msg, prefix, n);
+	memcpy(err->msg + n, ": ", 2);
+	memcpy(err->msg + n + 2, old, strnlen(old, sizeof(err->msg) - n - 3));
+	err->msg[n + 2 + strnlen(old, sizeof(err->msg) - n - 3)] = '\0';
 }
 
 void lk_vlog(int level, const char *fmt, va_list ap)
