@@ -707,7 +707,8 @@ static int process_packages(struct engine *e, const char *prefix, size_t plen,
 	/* An install root with one distribution is all that distribution's
 	 * (bin/, data/, include/ from the wheel's .data too); deeper roots
 	 * are applied after shallower ones so they win. */
-	qsort(d, n, sizeof(*d), cmp_install_root_len);
+	if (n > 1)
+		qsort(d, n, sizeof(*d), cmp_install_root_len);
 	for (size_t i = 0; i < n; ) {
 		size_t j = i + 1, rb, re;
 
