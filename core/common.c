@@ -57,9 +57,12 @@ void lk_vlog(int level, const char *fmt, va_list ap)
 		return;
 	if (level < 0 || level > LK_LOG_DEBUG)
 		level = LK_LOG_DEBUG;
+	/* one line per message, also when several threads log at once */
+	flockfile(stderr);
 	fprintf(stderr, "layerkit: %s: ", tags[level]);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
+	funlockfile(stderr);
 }
 
 void lk_log(int level, const char *fmt, ...)

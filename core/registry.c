@@ -151,6 +151,8 @@ int lk_registry_ref_parse(const char *text, struct lk_registry_ref *ref, struct 
 	memset(ref, 0, sizeof(*ref));
 	if (!text || !*text)
 		return ref_error(err, text ? text : "", "it is empty");
+	if (strstr(text, "://"))
+		return ref_error(err, text, "a reference has no URL scheme (plain HTTP to a registry on this machine is --insecure)");
 	if (strlen(text) > 1024)
 		return lk_error_set(err, LK_EXIT_USAGE,
 				    "invalid image reference: it is %zu characters long; a reference is at most a few hundred",
@@ -291,14 +293,15 @@ static size_t token_len(const char *p)
 }
 
 /* Reads a quoted-string or a token at *p into a new string, moving *p past
- * it; NULL when the quotes are not closed. */
+ * it; NULL when the quotes are not closed.  An unquoted value runs to the
+ * next ',' or blank: some servers leave a URL realm unquoted. */
 static char *param_value_read(const char **p)
 {
 	const char *s = *p;
 	char *out, *o;
 
 	if (*s != '"') {
-		size_t n = token_len(s);
+		size_t n = strcspn(s, " \t,\"");
 
 		*p = s + n;
 		out = lk_xmalloc(n + 1);
@@ -732,6 +735,7 @@ struct lk_registry_session {
 	struct lk_registry *reg;
 	CURL *curl;
 	char curl_msg[CURL_ERROR_SIZE];
+	char last_why[CURL_ERROR_SIZE + 512];	/* why the last request failed, briefly */
 };
 
 /* What a request sends: nothing, bytes in memory or a range of a file. */
@@ -901,7 +905,7 @@ struct http_request {
 	int no_auth;			/* neither the registry's credentials nor a 401 retry */
 	const char *basic_user;		/* with no_auth: Basic credentials to send */
 	const char *basic_password;
-	const char *what;		/* for messages, e.g. "blob sha256:..." */
+	const char *what;		/* for messages, e.g. "uploading blob sha256:..." */
 };
 
 /* http_request's answer when no response came (err is set too). */
@@ -1018,6 +1022,13 @@ static int curl_code_retryable(CURLcode cc)
 	}
 }
 
+static int curl_code_is_tls(CURLcode cc)
+{
+	return cc == CURLE_SSL_CONNECT_ERROR || cc == CURLE_PEER_FAILED_VERIFICATION ||
+	       cc == CURLE_SSL_CACERT_BADFILE || cc == CURLE_SSL_CERTPROBLEM ||
+	       cc == CURLE_SSL_ISSUER_ERROR || cc == CURLE_SSL_PINNEDPUBKEYNOTMATCH;
+}
+
 static int status_retryable(long status)
 {
 	return status >= 500 || status == 429 || status == 408;
@@ -1080,7 +1091,7 @@ static int http_request(struct lk_registry_session *s, const struct http_request
 		struct auth_snapshot auth;
 		unsigned generation;
 		CURLcode cc;
-		char why[CURL_ERROR_SIZE + 256];
+		char why[CURL_ERROR_SIZE + 256], tries[32];
 
 		if (rq->no_auth)
 			memset(&auth, 0, sizeof(auth));
@@ -1091,21 +1102,25 @@ static int http_request(struct lk_registry_session *s, const struct http_request
 		auth_snapshot_release(&auth);
 		if (cc != CURLE_OK) {
 			transfer_describe(s, cc, rq->body, why, sizeof(why));
+			snprintf(s->last_why, sizeof(s->last_why), "no answer to %s: %s", rq->method, why);
 			if (curl_code_retryable(cc) && attempt < rq->tries) {
-				lk_log(LK_LOG_INFO, "registry %s: %s %s: %s; retrying in %.1f s (attempt %d of %d)",
-				       reg->registry, rq->method, rq->what, why, wait_ms / 1000.0,
+				lk_log(LK_LOG_INFO, "registry %s: %s: %s; trying again in %.1f s (try %d of %d)",
+				       reg->registry, rq->what, s->last_why, wait_ms / 1000.0,
 				       attempt + 1, rq->tries);
 				sleep_ms(wait_ms);
 				wait_ms *= 2;
 				attempt++;
 				continue;
 			}
-			lk_error_set(err, LK_EXIT_BUILD,
-					    "registry %s, repository %s: %s %s failed after %d attempt%s: %s; check that the registry is running and reachable%s",
-					    reg->registry, reg->repository, rq->method, rq->what,
-					    attempt, attempt > 1 ? "s" : "", why,
-					    !reg->insecure && lk_registry_is_loopback(reg->registry)
-						    ? " (a plain-HTTP registry on this machine needs --insecure)" : "");
+			tries[0] = '\0';
+			if (attempt > 1)
+				snprintf(tries, sizeof(tries), " (after %d tries)", attempt);
+			lk_error_set(err, LK_EXIT_BUILD, "registry %s, repository %s: %s: %s%s; %s%s",
+				     reg->registry, reg->repository, rq->what, s->last_why, tries,
+				     curl_code_is_tls(cc) ? "TLS failed: the registry's certificate must be valid for its name and trusted by this system's CA store"
+							  : "check that the registry is running and reachable",
+				     !reg->insecure && lk_registry_is_loopback(reg->registry)
+					     ? " (a plain-HTTP registry on this machine needs --insecure)" : "");
 			return HTTP_UNREACHABLE;
 		}
 		if (resp->status == 401 && !rq->no_auth && auth_rounds < AUTH_RETRIES) {
@@ -1114,10 +1129,13 @@ static int http_request(struct lk_registry_session *s, const struct http_request
 			auth_rounds++;
 			continue;
 		}
-		if (status_retryable(resp->status) && attempt < rq->tries) {
+		if (status_retryable(resp->status)) {
 			response_describe(resp, why, sizeof(why));
-			lk_log(LK_LOG_INFO, "registry %s: %s %s: %s; retrying in %.1f s (attempt %d of %d)",
-			       reg->registry, rq->method, rq->what, why, wait_ms / 1000.0,
+			snprintf(s->last_why, sizeof(s->last_why), "%s answered %s", rq->method, why);
+		}
+		if (status_retryable(resp->status) && attempt < rq->tries) {
+			lk_log(LK_LOG_INFO, "registry %s: %s: %s; trying again in %.1f s (try %d of %d)",
+			       reg->registry, rq->what, s->last_why, wait_ms / 1000.0,
 			       attempt + 1, rq->tries);
 			sleep_ms(wait_ms);
 			wait_ms *= 2;
@@ -1201,7 +1219,7 @@ static int token_fetch(struct lk_registry_session *s, const struct lk_auth_chall
 	rq.url = url;
 	rq.tries = LK_REGISTRY_TRIES;
 	rq.no_auth = 1;
-	rq.what = "token request";
+	rq.what = "getting a token";
 	if (reg->have_cred) {
 		rq.basic_user = reg->cred.user;
 		rq.basic_password = reg->cred.password;
@@ -1448,7 +1466,7 @@ struct lk_registry *lk_registry_open(const struct lk_registry_ref *ref,
 	rq.method = "GET";
 	rq.url = url;
 	rq.tries = LK_REGISTRY_TRIES;
-	rq.what = "API check (/v2/)";
+	rq.what = "API check (GET /v2/)";
 	rc = http_request(s, &rq, &resp, err);
 	if (rc == LK_OK && resp.status != 200) {
 		if (resp.status == 404)
@@ -1485,7 +1503,7 @@ int lk_registry_blob_exists(struct lk_registry_session *s, const char *digest, i
 	struct http_response resp = { 0 };
 	struct http_request rq = { 0 };
 	char *url = lk_xasprintf("%s/v2/%s/blobs/%s", reg->base_url, reg->repository, digest);
-	char *what = lk_xasprintf("blob %s", digest);
+	char *what = lk_xasprintf("checking for blob %s", digest);
 	int rc;
 
 	rq.method = "HEAD";
@@ -1680,11 +1698,15 @@ int lk_registry_blob_push(struct lk_registry_session *s, const char *digest, uin
 		if (!retryable)
 			return LK_FAILED;
 		if (attempt == LK_REGISTRY_TRIES) {
-			lk_error_prefix(err, "gave up after %d attempts", attempt);
+			size_t len = strlen(err->msg);
+
+			snprintf(err->msg + len, sizeof(err->msg) - len,
+				 "; the upload was started %d times, then given up", attempt);
 			return LK_FAILED;
 		}
-		lk_log(LK_LOG_INFO, "%s; starting the upload again in %.1f s (attempt %d of %d)",
-		       err->msg, wait_ms / 1000.0, attempt + 1, LK_REGISTRY_TRIES);
+		lk_log(LK_LOG_INFO, "registry %s: uploading blob %.19s: %s; starting the upload again in %.1f s (try %d of %d)",
+		       s->reg->registry, digest, s->last_why, wait_ms / 1000.0, attempt + 1,
+		       LK_REGISTRY_TRIES);
 		sleep_ms(wait_ms);
 		wait_ms *= 2;
 		/* the mount was tried once; a retry only uploads */
@@ -1707,7 +1729,7 @@ int lk_registry_manifest_put(struct lk_registry_session *s, const char *referenc
 	int rc;
 
 	url = lk_xasprintf("%s/v2/%s/manifests/%s", reg->base_url, reg->repository, reference);
-	what = lk_xasprintf("manifest %s", reference);
+	what = lk_xasprintf("putting manifest %s", reference);
 	body.data = data;
 	body.len = len;
 	rq.method = "PUT";
