@@ -392,7 +392,8 @@ def package_list(args):
         if p.key in bumped:
             rng = random.Random(f"{args.seed}:bump:{p.key}")
             p.version = bump_version(p.version)
-            p.kb = max(1, int(round(p.kb * rng.choice([0.9, 1.1]))))
+            f = args.bump_size / 100.0
+            p.kb = max(1, int(round(p.kb * rng.choice([1 - f, 1 + f]))))
     return pk
 
 
@@ -659,7 +660,7 @@ def package_files(content, args, p, scripts_rel):
     total = max(256, int(p.kb * 1024 * scale))
     so_bytes = int(total * p.so_share)
     py_bytes = total - so_bytes
-    n_py = scaled_count(max(1, p.kb // 22), scale)
+    n_py = scaled_count(max(1, int(p.kb // 22 * args.file_density)), scale)
     installed = {}
     mods = p.modules
     if len(mods) == 1 and mods[0].endswith(".py"):
@@ -853,6 +854,11 @@ def main(argv=None):
                     help="size multiplier; file counts scale with its square root (default 1: ~277 MB)")
     ap.add_argument("--bump", action="append", default=[], metavar="NAME",
                     help="bump this package's version and change its size by ~10%% (repeatable)")
+    ap.add_argument("--bump-size", type=float, default=10.0, metavar="PCT",
+                    help="how much --bump grows or shrinks a package, in %% (default 10)")
+    ap.add_argument("--file-density", type=float, default=1.0, metavar="F",
+                    help="files per pip package times F, same bytes (e.g. 20 with "
+                         "--packages 120 for a tree with ~10x the files)")
     ap.add_argument("--app-change", type=int, default=0, metavar="N",
                     help="rewrite app/routes.py with content that depends on N (0: the original)")
     ap.add_argument("--legacy-external", action="store_true",
@@ -866,6 +872,10 @@ def main(argv=None):
         ap.error("--scale must be in (0, 100]")
     if args.packages < 0 or args.packages > 5000:
         ap.error("--packages must be in [0, 5000]")
+    if not 0 <= args.bump_size < 100:
+        ap.error("--bump-size must be in [0, 100)")
+    if not 0 < args.file_density <= 1000:
+        ap.error("--file-density must be in (0, 1000]")
     if args.app_change < 0:
         ap.error("--app-change must be >= 0")
 
