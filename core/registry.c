@@ -695,17 +695,21 @@ static char *url_origin(const char *url)
 	return out;
 }
 
-/* The path of url without its query (upload URLs carry state there), for
- * messages. */
+/* url without its query and fragment (upload URLs carry state there,
+ * some realms a signature), for messages. */
 static char *url_for_message(const char *url)
 {
 	CURLU *u = curl_url();
-	char *path = NULL, *out;
+	char *shown = NULL, *out;
 
-	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK)
-		curl_url_get(u, CURLUPART_PATH, &path, 0);
-	out = lk_xstrdup(path ? path : "?");
-	curl_free(path);
+	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_set(u, CURLUPART_QUERY, NULL, 0) == CURLUE_OK &&
+	    curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0) == CURLUE_OK &&
+	    curl_url_set(u, CURLUPART_USER, NULL, 0) == CURLUE_OK &&
+	    curl_url_set(u, CURLUPART_PASSWORD, NULL, 0) == CURLUE_OK)
+		curl_url_get(u, CURLUPART_URL, &shown, 0);
+	out = lk_xstrdup(shown ? shown : "(not a URL)");
+	curl_free(shown);
 	curl_url_cleanup(u);
 	return out;
 }

@@ -17,8 +17,8 @@ DRIVER=$(realpath "$2")
 fail() { echo "FAIL: $*" >&2; exit 1; }
 step() { echo "== $*"; }
 
-for tool in docker-registry skopeo htpasswd curl python3; do
-	command -v "$tool" >/dev/null || fail "$tool is not installed (apt-get install docker-registry skopeo apache2-utils curl python3)"
+for tool in docker-registry skopeo htpasswd curl python3 openssl; do
+	command -v "$tool" >/dev/null || fail "$tool is not installed (apt-get install docker-registry skopeo apache2-utils curl python3 openssl)"
 done
 
 T=$(mktemp -d /tmp/lk-push.XXXXXX)
@@ -46,10 +46,11 @@ free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# start_registry NAME PORT [HTPASSWD]: a registry on 127.0.0.1:PORT keeping
-# its blobs in $T/NAME/data (kept across restarts); sets REG_PID.
+# start_registry NAME PORT [AUTH_YAML]: a registry on 127.0.0.1:PORT keeping
+# its blobs in $T/NAME/data (kept across restarts), with the "auth:"
+# section in the file AUTH_YAML if given; sets REG_PID.
 start_registry() {
-	local name=$1 port=$2 htpasswd=${3:-} dir=$T/$1
+	local name=$1 port=$2 auth=${3:-} dir=$T/$1
 	mkdir -p "$dir/data"
 	{
 		echo "version: 0.1"
@@ -60,9 +61,8 @@ start_registry() {
 		echo "http:"
 		echo "  addr: 127.0.0.1:$port"
 		echo "  secret: test-only"
-		if [ -n "$htpasswd" ]; then
-			echo "auth:"
-			echo "  htpasswd: {realm: layerkit-test, path: $htpasswd}"
+		if [ -n "$auth" ]; then
+			cat "$auth"
 		fi
 	} >"$dir/config.yml"
 	docker-registry serve "$dir/config.yml" >>"$dir/log" 2>&1 &
@@ -207,6 +207,48 @@ expect_stat "$T/p4" blobs_mounted "$(($(wc -l <"$T/blobs2") - 1))" "mount"
 GOT=$(pulled_digest "$R/mirror/app:v2" "$T/pull3")
 [ "$GOT" = "$DIGEST2" ] || fail "pulled $GOT from the mounted repository, pushed $DIGEST2"
 
+step "--from names the repository to mount from (no local record needed)"
+push "$T/f1" --insecure --cache-dir "$T/fresh-cache" --from team/app "$T/oci1:v1" "$R/copy/app:v1"
+[ "$RC" -eq 0 ] || fail "push with --from failed: $(cat "$T/f1.err")"
+expect_stat "$T/f1" blobs_mounted "$N1" "--from"
+expect_stat "$T/f1" bytes_uploaded 0 "--from"
+# a repository that lacks the blobs: the registry answers 202, the blob is uploaded
+push "$T/f2" --insecure --cache-dir "$T/fresh-cache2" --from no/such-repo "$T/oci1:v1" "$R/copy2/app:v1"
+[ "$RC" -eq 0 ] || fail "push with a useless --from failed: $(cat "$T/f2.err")"
+expect_stat "$T/f2" blobs_uploaded "$N1" "refused mount"
+expect_stat "$T/f2" bytes_uploaded "$BYTES1" "refused mount"
+GOT=$(pulled_digest "$R/copy2/app:v1" "$T/pull-f2")
+[ "$GOT" = "$DIGEST1" ] || fail "pulled $GOT after a refused mount, pushed $DIGEST1"
+
+step "an image index: its manifests by digest, then the index under the tag"
+cp -r "$T/oci1" "$T/oci-index"
+INDEX_DIGEST=$(python3 - "$T/oci-index" <<'PYTHON'
+import hashlib, json, os, sys
+d = sys.argv[1]
+layout = json.load(open(os.path.join(d, "index.json")))
+desc = dict(layout["manifests"][0])
+desc.pop("annotations", None)
+desc["platform"] = {"architecture": "amd64", "os": "linux"}
+index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                    "manifests": [desc]}).encode()
+digest = "sha256:" + hashlib.sha256(index).hexdigest()
+open(os.path.join(d, "blobs", "sha256", digest[7:]), "wb").write(index)
+layout["manifests"] = [{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": digest,
+                        "size": len(index),
+                        "annotations": {"org.opencontainers.image.ref.name": "multi"}}]
+json.dump(layout, open(os.path.join(d, "index.json"), "w"))
+print(digest)
+PYTHON
+)
+push "$T/i1" --insecure "$T/oci-index:multi" "$R/multi/app:v1"
+[ "$RC" -eq 0 ] || fail "push of an index failed: $(cat "$T/i1.err")"
+expect_stat "$T/i1" digest "$INDEX_DIGEST" "index push"
+expect_stat "$T/i1" bytes_uploaded 0 "index push (its blobs are mounted)"
+GOT=$(skopeo inspect --raw --tls-verify=false "docker://$R/multi/app:v1" | sha256sum | cut -d' ' -f1)
+[ "sha256:$GOT" = "$INDEX_DIGEST" ] || fail "the registry serves sha256:$GOT as multi/app:v1, pushed $INDEX_DIGEST"
+GOT=$(pulled_digest "$R/multi/app@$DIGEST1" "$T/pull-index")
+[ "$GOT" = "$DIGEST1" ] || fail "the index's manifest is not in the registry by digest"
+
 step "push by digest"
 push "$T/p5" --insecure "$T/oci1" "$R/bydigest/app@$DIGEST1"
 [ "$RC" -eq 0 ] || fail "push by digest failed: $(cat "$T/p5.err")"
@@ -242,8 +284,9 @@ grep -q "needs --insecure" "$T/t1.err" || fail "no --insecure hint: $(cat "$T/t1
 step "Basic auth: no credentials, good ones from REGISTRY_AUTH_FILE, wrong ones"
 PASS='s3cret-Pa55'
 htpasswd -Bbn pusher "$PASS" >"$T/htpasswd"
+printf 'auth:\n  htpasswd: {realm: layerkit-test, path: %s}\n' "$T/htpasswd" >"$T/auth-basic.yml"
 APORT=$(free_port)
-start_registry auth "$APORT" "$T/htpasswd"
+start_registry auth "$APORT" "$T/auth-basic.yml"
 A=127.0.0.1:$APORT
 auth_json() {	# USER PASSWORD KEY > file
 	python3 -c 'import base64, json, sys; print(json.dumps({"auths": {sys.argv[3]: {"auth": base64.b64encode((sys.argv[1] + ":" + sys.argv[2]).encode()).decode()}}}))' "$@"
@@ -282,6 +325,51 @@ echo '{"auths": ' >"$T/auth-broken.json"
 REGISTRY_AUTH_FILE=$T/auth-broken.json push "$T/a6" --insecure "$T/oci1:v1" "$A/team/app:v1"
 [ "$RC" -ne 0 ] || fail "push with a broken auth file succeeded"
 grep -q "auth-broken.json" "$T/a6.err" || fail "the broken auth file is not named: $(cat "$T/a6.err")"
+stop_process "$REG_PID"
+
+# --- Bearer tokens (docker-registry `auth: token` + token_server.py) -------
+step "Bearer token flow: good credentials, the mount source's pull scope, wrong credentials"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/token.key" -out "$T/token.crt" -days 1 \
+	-subj /CN=layerkit-test-token >/dev/null 2>&1 || fail "openssl cannot make the token signing key"
+python3 "$(dirname "$(realpath "$0")")/token_server.py" "$T/token.port" "$T/token.key" \
+	"$T/token.crt" test-registry test-issuer tokenuser "$PASS" "$T/token.log" &
+PIDS+=("$!")
+for _ in $(seq 100); do [ -f "$T/token.port" ] && break; sleep 0.1; done
+[ -f "$T/token.port" ] || fail "the token server did not start"
+{
+	echo "auth:"
+	echo "  token:"
+	echo "    realm: http://127.0.0.1:$(cat "$T/token.port")/token"
+	echo "    service: test-registry"
+	echo "    issuer: test-issuer"
+	echo "    rootcertbundle: $T/token.crt"
+} >"$T/auth-token.yml"
+BPORT=$(free_port)
+start_registry bearer "$BPORT" "$T/auth-token.yml"
+B=127.0.0.1:$BPORT
+auth_json tokenuser "$PASS" "$B" >"$T/auth-bearer.json"
+push "$T/b1" --insecure --auth-file "$T/auth-bearer.json" "$T/oci1:v1" "$B/team/app:v1"
+[ "$RC" -eq 0 ] || fail "push with a Bearer token failed: $(cat "$T/b1.err")"
+expect_stat "$T/b1" blobs_uploaded "$N1" "Bearer push"
+grep -q "^ok repository:team/app:pull,push$" "$T/token.log" ||
+	fail "no token asked for team/app: $(cat "$T/token.log")"
+push "$T/b2" --insecure --auth-file "$T/auth-bearer.json" "$T/oci1:v1" "$B/other/app:v1"
+[ "$RC" -eq 0 ] || fail "second Bearer push failed: $(cat "$T/b2.err")"
+expect_stat "$T/b2" blobs_mounted "$N1" "Bearer mount"
+grep -q "^ok repository:other/app:pull,push repository:team/app:pull$" "$T/token.log" ||
+	fail "the token for the mount lacks pull on team/app: $(cat "$T/token.log")"
+GOT=$(pulled_digest "$B/other/app:v1" "$T/pull-bearer" --src-creds "tokenuser:$PASS")
+[ "$GOT" = "$DIGEST1" ] || fail "pulled $GOT from the token registry, pushed $DIGEST1"
+auth_json tokenuser 'wrong-token-pw' "$B" >"$T/auth-bearer-bad.json"
+push "$T/b3" --insecure --auth-file "$T/auth-bearer-bad.json" "$T/oci2:v2" "$B/team/app:v2"
+[ "$RC" -eq 1 ] || fail "Bearer push with wrong credentials: exit $RC, expected 1"
+grep -q "token service http://127.0.0.1:[0-9]*/token of registry $B refused the credentials" "$T/b3.err" ||
+	fail "unclear wrong-credentials error (Bearer): $(cat "$T/b3.err")"
+! grep -q 'wrong-token-pw' "$T/b3" "$T/b3.err" || fail "the password was printed"
+push "$T/b4" --insecure "$T/oci2:v2" "$B/team/app:v2"
+[ "$RC" -eq 1 ] || fail "Bearer push without credentials: exit $RC, expected 1"
+grep -q "wants credentials (HTTP 401) and none were found" "$T/b4.err" ||
+	fail "unclear missing-credentials error (Bearer): $(cat "$T/b4.err")"
 stop_process "$REG_PID"
 
 # --- the registry dies in the middle of a large upload ---------------------
