@@ -4,10 +4,11 @@
 # temporary root, point pkg-config there, compile the example with cc and
 # with its own meson.build, then check each result through the fake host.
 #
-# Usage: build_example.sh MESON BUILD_ROOT EXAMPLE_DIR ABI_TEST EXAMPLE_TEST
+# Usage: build_example.sh MESON BUILD_ROOT EXAMPLE_DIR ABI_TEST EXAMPLE_TEST [LAYERKIT]
+# With LAYERKIT, the plugin is also loaded by the real CLI through --plugin-path.
 # (NM and CC are taken from the environment.)
 set -eu
-meson=$1 build_root=$2 example=$3 abi_test=$4 example_test=$5
+meson=$1 build_root=$2 example=$3 abi_test=$4 example_test=$5 layerkit=${6:-}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/lk-example.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT INT TERM
 
@@ -46,3 +47,21 @@ ${CC:-cc} $cflags -std=gnu11 -Wall -Wextra -Werror -shared -fPIC \
 }
 "$abi_test" "$tmp/build/lk-strategy-largest-first.so"
 "$example_test" "$tmp/build/lk-strategy-largest-first.so"
+
+# The real CLI loads it by name from --plugin-path and builds an image with it.
+if [ -n "$layerkit" ]; then
+	mkdir -p "$tmp/tree/vendor/big" "$tmp/tree/vendor/small" "$tmp/tree/src"
+	head -c 300000 /dev/zero > "$tmp/tree/vendor/big/data.bin"
+	echo small > "$tmp/tree/vendor/small/x.txt"
+	echo 'print("hi")' > "$tmp/tree/src/main.py"
+	chmod -R go-w "$tmp/cc"
+	"$layerkit" plan --plugin-path "$tmp/cc" --strategy largest-first \
+		--root "$tmp/tree" > "$tmp/plan.txt"
+	cat "$tmp/plan.txt"
+	grep -q "strategy largest-first" "$tmp/plan.txt"
+	"$layerkit" -q build --plugin-path "$tmp/cc" --strategy largest-first --no-cache \
+		--root "$tmp/tree" -o "$tmp/oci"
+	test -s "$tmp/oci/index.json"
+	"$layerkit" plugins --plugin-path "$tmp/cc" | grep "largest-first" | grep -q "$tmp/cc"
+	echo "layerkit CLI loaded and built with the out-of-tree strategy"
+fi
