@@ -921,6 +921,7 @@ static CURLcode http_once(struct lk_registry_session *s, const struct http_reque
 {
 	struct lk_registry *reg = s->reg;
 	struct curl_slist *headers = NULL;
+	struct http_body no_body = { 0 };
 	char *origin, *line;
 	CURLcode cc;
 
@@ -954,8 +955,7 @@ static CURLcode http_once(struct lk_registry_session *s, const struct http_reque
 		curl_easy_setopt(s->curl, CURLOPT_POSTFIELDS, "");
 		curl_easy_setopt(s->curl, CURLOPT_POSTFIELDSIZE, 0L);
 	} else {
-		static struct http_body empty;
-		struct http_body *body = rq->body ? rq->body : &empty;
+		struct http_body *body = rq->body ? rq->body : &no_body;
 
 		body->pos = 0;
 		body->read_error = 0;
