@@ -256,6 +256,34 @@ push "$T/p5b" --insecure "$T/oci1" "$R/bydigest/app@$DIGEST2"
 [ "$RC" -eq 2 ] || fail "push under another image's digest: exit $RC, expected 2"
 grep -q "names $DIGEST2" "$T/p5b.err" || fail "no clear message for a wrong digest: $(cat "$T/p5b.err")"
 
+# A 64 MiB incompressible layer: pushed in 8 MiB chunks (PATCH).
+mkdir -p "$SRC/node_modules/huge"
+head -c $((64 * 1024 * 1024)) /dev/urandom >"$SRC/node_modules/huge/blob.bin"
+build "$T/oci3" v3 --compression none
+layout_blobs "$T/oci3" >"$T/blobs3"
+DIGEST3=$(head -1 "$T/blobs3")
+BIG=$(tail -n +2 "$T/blobs3" | sort -k2 -n | tail -1 | cut -d' ' -f1)
+
+step "503 on the first request of each kind (flaky_proxy.py): retried, the push completes"
+python3 "$(dirname "$(realpath "$0")")/flaky_proxy.py" "$T/flaky.port" "$PORT" "$T/flaky.log" &
+PIDS+=("$!")
+for _ in $(seq 100); do [ -f "$T/flaky.port" ] && break; sleep 0.1; done
+[ -f "$T/flaky.port" ] || fail "the flaky proxy did not start"
+FL=127.0.0.1:$(cat "$T/flaky.port")
+push "$T/r1" --insecure --cache-dir "$T/flaky-cache" "$T/oci3:v3" "$FL/flaky/app:v3"
+[ "$RC" -eq 0 ] || fail "push through 503s failed: $(cat "$T/r1.err")"
+for kind in "GET /v2/" "HEAD /v2/flaky/app/blobs/" "POST /v2/flaky/app/blobs/uploads/" \
+	"PATCH /v2/flaky/app/blobs/uploads/" "PUT /v2/flaky/app/blobs/uploads/" \
+	"PUT /v2/flaky/app/manifests/v3"; do
+	grep -q "^503 $kind" "$T/flaky.log" || fail "the proxy never failed '$kind': $(cat "$T/flaky.log")"
+done
+grep -q "trying again in 0.5 s" "$T/r1.err" || fail "no retry message: $(cat "$T/r1.err")"
+grep -q "starting the upload again" "$T/r1.err" || fail "no restarted upload: $(cat "$T/r1.err")"
+expect_stat "$T/r1" blobs_uploaded "$(($(wc -l <"$T/blobs3") - 1))" "push through 503s"
+expect_stat "$T/r1" bytes_uploaded "$(tail -n +2 "$T/blobs3" | sum_sizes)" "push through 503s"
+GOT=$(pulled_digest "$R/flaky/app:v3" "$T/pull-flaky")
+[ "$GOT" = "$DIGEST3" ] || fail "pulled $GOT after the 503s, pushed $DIGEST3"
+
 step "bad input: usage errors (exit 2) before any connection"
 push "$T/u1" --insecure "$T/oci1:v1" "registry.example.com/team/app:v1"
 [ "$RC" -eq 2 ] || fail "--insecure with a remote host: exit $RC, expected 2"
@@ -374,11 +402,6 @@ stop_process "$REG_PID"
 
 # --- the registry dies in the middle of a large upload ---------------------
 step "registry killed during a 64 MiB layer: clean failure, then a re-push sends only what is missing"
-mkdir -p "$SRC/node_modules/huge"
-head -c $((64 * 1024 * 1024)) /dev/urandom >"$SRC/node_modules/huge/blob.bin"
-build "$T/oci3" v3 --compression none
-layout_blobs "$T/oci3" >"$T/blobs3"
-DIGEST3=$(head -1 "$T/blobs3")
 KPORT=$(free_port)
 start_registry kill "$KPORT"
 K=127.0.0.1:$KPORT
@@ -419,7 +442,6 @@ tail -n +2 "$T/blobs3" | while read -r digest size; do
 	code=$(curl -s -o /dev/null -I -w '%{http_code}' "http://$K/v2/big/app/blobs/$digest")
 	[ "$code" = 200 ] || echo "$digest $size" >>"$T/missing3"
 done
-BIG=$(sort -k2 -n "$T/blobs3" | tail -1 | cut -d' ' -f1)
 grep -q "$BIG" "$T/missing3" || fail "the 64 MiB layer survived the kill; the test did not interrupt it"
 push "$T/k2" --insecure "$T/oci3:v3" "$K/big/app:v3"
 [ "$RC" -eq 0 ] || fail "re-push after the restart failed: $(cat "$T/k2.err")"
