@@ -31,15 +31,20 @@ static inline void tree_die(const char *what, const char *path)
 	abort();
 }
 
-static inline void tree_init(struct tree_fixture *t)
+/* A new empty tree in a temporary directory under base. */
+static inline void tree_init_in(struct tree_fixture *t, const char *base)
 {
-	const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-
 	memset(t, 0, sizeof(*t));
 	snprintf(t->root, sizeof(t->root), "%s/lk-tree-XXXXXX", base);
 	if (!mkdtemp(t->root))
 		tree_die("mkdtemp", t->root);
 	t->scan.root_fd = -1;
+}
+
+/* A new empty tree under $TMPDIR or /tmp. */
+static inline void tree_init(struct tree_fixture *t)
+{
+	tree_init_in(t, getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 }
 
 /* Path of a tree entry; the returned buffer is reused by the next call. */
