@@ -98,7 +98,13 @@ int pyrf_launcher_split(const char *root, char *dir, size_t dir_size,
 	if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
 		return 0;
 
-	slash = memrchr(root, '/', len);
+	slash = NULL;
+	for (size_t i = len; i > 0; i--) {
+		if (root[i - 1] == '/') {
+			slash = root + i - 1;
+			break;
+		}
+	}
 	if (!slash) {
 		if (dir_size < 2 || len >= base_size)
 			return -1;
