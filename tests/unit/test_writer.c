@@ -24,17 +24,24 @@ struct fixture {
 /* A tree with what a Python app has: packages, an interpreter, links. */
 static void app_tree(struct tree_fixture *t)
 {
-	char big[300000];
+	/* Over three gzip blocks: the layer has several gzip members, which
+	 * every reader (Go's in umoci and skopeo too) must join. */
+	const size_t big_size = 3 * 1024 * 1024 + 12345;
+	char *big = lk_xmalloc(big_size);
 	char longname[200];
+	uint32_t x = 1;
 
-	for (size_t i = 0; i < sizeof(big); i++)
-		big[i] = (char)("abcdefgh\n"[i % 9] + (i % 1013 == 0));
+	for (size_t i = 0; i < big_size; i++) {
+		x = x * 1103515245 + 12345;
+		big[i] = (char)("abcdefgh\n"[i % 9] + ((x >> 16) % 7 == 0));
+	}
 	memset(longname, 'x', sizeof(longname) - 1);
 	longname[sizeof(longname) - 1] = '\0';
 	tree_init(t);
 	tree_text(t, "bin/python3.11", "#!/fake/interpreter\n", 0755);
 	tree_symlink(t, "bin/python3", "python3.11");
-	tree_file(t, "lib/libpython3.11.so", big, sizeof(big), 0644);
+	tree_file(t, "lib/libpython3.11.so", big, big_size, 0644);
+	free(big);
 	tree_text(t, "lib/python3.11/site-packages/fastapi/__init__.py", "__version__ = '0.110.0'\n", 0644);
 	tree_text(t, "lib/python3.11/site-packages/fastapi-0.110.0.dist-info/RECORD", "fastapi/__init__.py,,\n", 0644);
 	tree_hardlink(t, "lib/python3.11/site-packages/fastapi/copy.py",
