@@ -1153,12 +1153,6 @@ static int http_request(struct lk_registry_session *s, const struct http_request
 /* ------------------------------------------------------------------ */
 /* Authentication                                                      */
 
-/* Where the credentials came from, or that there are none (for hints). */
-static const char *cred_origin(const struct lk_registry *reg)
-{
-	return reg->have_cred ? reg->cred.source : "none found";
-}
-
 static const char no_cred_hint[] =
 	"set REGISTRY_AUTH_FILE to an auth.json with an \"auths\" entry for it, add one to "
 	"~/.docker/config.json (or $XDG_RUNTIME_DIR/containers/auth.json), or set "
@@ -1358,15 +1352,21 @@ static int response_error(struct lk_registry_session *s, const char *action,
 
 	response_describe(resp, why, sizeof(why));
 	if (resp->status == 401 || resp->status == 403) {
-		const char *origin;
+		char *source = NULL;
 
 		pthread_mutex_lock(&reg->mutex);
-		origin = lk_xstrdup(cred_origin(reg));
+		if (reg->have_cred)
+			source = lk_xstrdup(reg->cred.source);
 		pthread_mutex_unlock(&reg->mutex);
-		lk_error_set(err, LK_EXIT_BUILD,
-			     "registry %s, repository %s: %s: %s; access denied with the credentials (%s): check them and that they may push to %s",
-			     reg->registry, reg->repository, action, why, origin, reg->repository);
-		free((char *)origin);
+		if (source)
+			lk_error_set(err, LK_EXIT_BUILD,
+				     "registry %s, repository %s: %s: %s; access denied with the credentials from %s: check that they may push to %s",
+				     reg->registry, reg->repository, action, why, source, reg->repository);
+		else
+			lk_error_set(err, LK_EXIT_BUILD,
+				     "registry %s, repository %s: %s: %s; access denied without credentials: %s",
+				     reg->registry, reg->repository, action, why, no_cred_hint);
+		free(source);
 		return LK_FAILED;
 	}
 	if (resp->body && strstr(resp->body, "DIGEST_INVALID"))
