@@ -552,8 +552,8 @@ static int find_dists(struct engine *e, size_t plen, size_t begin, size_t end,
 
 	for (size_t i = begin; i < end; ) {
 		const char *path = t->files[i].path, *rel, *c, *hit = NULL;
-		size_t hit_len = 0, dlen;
-		char *ir = NULL, *rb = NULL;
+		size_t hit_len = 0, dlen, j;
+		char *ir = NULL, *rb = NULL, *parent;
 		int ok;
 
 		if (strlen(path) <= plen || !strstr(path + plen, ".dist-info")) {
@@ -580,50 +580,45 @@ static int find_dists(struct engine *e, size_t plen, size_t begin, size_t end,
 			continue;
 		}
 		dlen = (size_t)(hit - path) + hit_len;
-		{
-			size_t j = i;
-
-			while (j < end && !strncmp(t->files[j].path, path, dlen) &&
-			       (t->files[j].path[dlen] == '/' || t->files[j].path[dlen] == '\0'))
-				j++;
-			char *parent = dup_n(rel, hit > rel ? (size_t)(hit - rel - 1) : 0);
-
-			if (!parent)
-				goto out_oom;
-			ok = install_location(parent, &ir, &rb);
-			if (ok == 0)
-				logf_level(e, LK_LOG_DEBUG, "%s/%.*s: not in a site-packages or a repo's "
-					   "top; taken as part of the package around it",
-					   t->root, (int)dlen, path);
-			free(parent);
-			if (ok < 0)
-				goto out_oom;
-			if (ok > 0) {
-				if (n == cap) {
-					size_t nc = cap ? cap * 2 : 8;
-					struct dist *nd = realloc(d, nc * sizeof(*nd));
-
-					if (!nd) {
-						free(ir);
-						free(rb);
-						goto out_oom;
-					}
-					d = nd;
-					cap = nc;
-				}
-				memset(&d[n], 0, sizeof(d[n]));
-				d[n].distinfo = dup_n(rel, dlen - plen);
-				d[n].install_root = ir;
-				d[n].record_base = rb;
-				d[n].begin = i;
-				d[n].end = j;
-				d[n].unit = -1;
-				n++;
-				if (!d[n - 1].distinfo)
-					goto out_oom;
-			}
+		for (j = i; j < end && path_in_dir(t->files[j].path, path, dlen); j++)
+			;
+		parent = dup_n(rel, hit > rel ? (size_t)(hit - rel - 1) : 0);
+		if (!parent)
+			goto out_oom;
+		ok = install_location(parent, &ir, &rb);
+		free(parent);
+		if (ok < 0)
+			goto out_oom;
+		if (ok == 0) {
+			logf_level(e, LK_LOG_DEBUG, "%s/%.*s: not in a site-packages or a repo's "
+				   "top; taken as part of the package around it",
+				   t->root, (int)dlen, path);
 			i = j;
+			continue;
 		}
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 8;
+			struct dist *nd = realloc(d, nc * sizeof(*nd));
+
+			if (!nd) {
+				free(ir);
+				free(rb);
+				goto out_oom;
+			}
+			d = nd;
+			cap = nc;
+		}
+		memset(&d[n], 0, sizeof(d[n]));
+		d[n].install_root = ir;
+		d[n].record_base = rb;
+		d[n].distinfo = dup_n(rel, dlen - plen);
+		d[n].begin = i;
+		d[n].end = j;
+		d[n].unit = -1;
+		n++;
+		if (!d[n - 1].distinfo)
+			goto out_oom;
+		i = j;
 	}
 	*out = d;
 	*n_out = n;
@@ -765,21 +760,26 @@ out_free:
 /* ---- runfiles roots ---- */
 
 /* The version of an interpreter repo: patchlevel.h, else its name. */
+/* Does version ("3.11.9") belong to minor ("3.11")? */
+static int same_minor(const char *version, const char *minor)
+{
+	size_t n = strlen(minor);
+
+	return !strncmp(version, minor, n) && (version[n] == '.' || version[n] == '\0');
+}
+
+/* The version of an interpreter repo: patchlevel.h, else its name, else
+ * the lib/python3.N directory's. */
 static void interpreter_version(struct engine *e, const char *prefix, size_t plen,
 				struct repo *r, char *out, size_t out_size)
 {
-	char rel[64];
+	char rel[600];
 	const char *p;
 	long index;
 
-	snprintf(rel, sizeof(rel), "/include/python%s/patchlevel.h", r->interpreter_version);
-	p = make_path(e, prefix, plen, NULL, NULL);
-	if (p) {
-		char name[512];
-
-		snprintf(name, sizeof(name), "%.*s", (int)r->name_len, r->name);
-		p = make_path(e, prefix, plen, name, rel);
-	}
+	snprintf(rel, sizeof(rel), "%.*s/include/python%s/patchlevel.h", (int)r->name_len,
+		 r->name, r->interpreter_version);
+	p = make_path(e, prefix, plen, rel, NULL);
 	index = p ? e->host->find_file(e->ctx, p) : -1;
 	if (index >= 0 && e->tree->files[index].type == LK_FILE_REGULAR &&
 	    e->tree->files[index].size <= PATCHLEVEL_MAX_BYTES) {
@@ -791,15 +791,12 @@ static void interpreter_version(struct engine *e, const char *prefix, size_t ple
 			int rc = pyrf_patchlevel_version(buf, len, out, out_size);
 
 			e->host->free_buffer(e->ctx, buf);
-			/* Only a version of the same minor counts. */
-			if (rc == 0 && !strncmp(out, r->interpreter_version,
-						strlen(r->interpreter_version)))
+			if (rc == 0 && same_minor(out, r->interpreter_version))
 				return;
 		}
 	}
 	if (r->parsed.python_version[0] &&
-	    !strncmp(r->parsed.python_version, r->interpreter_version,
-		     strlen(r->interpreter_version)))
+	    same_minor(r->parsed.python_version, r->interpreter_version))
 		snprintf(out, out_size, "%s", r->parsed.python_version);
 	else
 		snprintf(out, out_size, "%s", r->interpreter_version);
@@ -1050,8 +1047,7 @@ static int process_runfiles(struct engine *e, const char *prefix, size_t begin, 
 
 	for (size_t r = 0; r < n; r++) {
 		struct repo *rp = &repos[r];
-		char name[512];
-		const char *rprefix;
+		char name[512], rprefix[PYRF_PATH_MAX + 1];
 		size_t rplen;
 
 		snprintf(name, sizeof(name), "%.*s", (int)rp->name_len, rp->name);
@@ -1076,22 +1072,13 @@ static int process_runfiles(struct engine *e, const char *prefix, size_t begin, 
 			e->interpreters++;
 			continue;
 		}
-		rprefix = make_path(e, prefix, plen, name, "/");
-		if (!rprefix)
+		/* A copy: process_packages reuses the engine's path scratch. */
+		rplen = (size_t)snprintf(rprefix, sizeof(rprefix), "%s%s/", prefix, name);
+		if (rplen >= sizeof(rprefix))
 			goto out_oom;
-		{
-			char *pfx = strdup(rprefix);
-
-			if (!pfx)
-				goto out_oom;
-			rplen = strlen(pfx);
-			if (process_packages(e, pfx, rplen, rp->begin, rp->end, name, &rp->parsed,
-					     -1, &rp->default_unit) < 0) {
-				free(pfx);
-				goto out_oom;
-			}
-			free(pfx);
-		}
+		if (process_packages(e, rprefix, rplen, rp->begin, rp->end, name, &rp->parsed,
+				     -1, &rp->default_unit) < 0)
+			goto out_oom;
 	}
 	if (main_idx >= 0 && process_legacy(e, prefix, plen, repos, n, &repos[main_idx],
 					    app_unit) < 0)
@@ -1221,6 +1208,143 @@ static int finish(struct engine *e)
 
 /* ---- entry ---- */
 
+/* The parent of NAME.runfiles directories (a launcher's directory): each
+ * runfiles tree, then the launchers beside them, then anything else. */
+static int discover_beside_runfiles(struct engine *e, size_t n_roots)
+{
+	const struct lk_tree *t = e->tree;
+	int app_unit, other = -1;
+
+	for (size_t i = 0; i < t->n_files; ) {
+		size_t ge = group_end(t, i, t->n_files, 0);
+		const char *p = t->files[i].path;
+		size_t cl = strcspn(p, "/");
+		char launcher[512], prefix[520];
+
+		if (p[cl] == '/' && ends_with(p, cl, ".runfiles") && cl < sizeof(launcher)) {
+			snprintf(launcher, sizeof(launcher), "%.*s",
+				 (int)(cl - strlen(".runfiles")), p);
+			snprintf(prefix, sizeof(prefix), "%.*s/", (int)cl, p);
+			app_unit = make_app_unit(e, launcher, n_roots > 1);
+			if (app_unit < 0)
+				return out_of_memory(e);
+			if (process_runfiles(e, prefix, i, ge, launcher, app_unit) < 0)
+				return LK_FAILED;
+		}
+		i = ge;
+	}
+	for (size_t i = 0; i < t->n_files; ) {
+		size_t ge = group_end(t, i, t->n_files, 0), rb = 0, re = 0;
+		const char *p = t->files[i].path;
+		size_t cl = strcspn(p, "/");
+		char runfiles[530];
+
+		if (e->owner[i] >= 0) {
+			i = ge;
+			continue;
+		}
+		if (p[cl] == '\0' && cl + sizeof(".runfiles") <= sizeof(runfiles)) {
+			snprintf(runfiles, sizeof(runfiles), "%s.runfiles", p);
+			dir_range(t, 0, t->n_files, runfiles, &rb, &re);
+		}
+		if (rb < re) {
+			/* A launcher: NAME beside NAME.runfiles. */
+			app_unit = make_app_unit(e, p, n_roots > 1);
+			if (app_unit < 0)
+				return out_of_memory(e);
+			assign_range(e, i, ge, app_unit);
+		} else {
+			if (other < 0) {
+				other = unit_get(e, LK_UNIT_OTHER, "outside-runfiles", "",
+						 "files beside the runfiles trees");
+				if (other < 0)
+					return out_of_memory(e);
+			}
+			assign_range(e, i, ge, other);
+			logf_level(e, LK_LOG_INFO, "%s/%.*s: not part of a runfiles tree; in unit "
+				   "'outside-runfiles'", t->root, (int)cl, p);
+		}
+		i = ge;
+	}
+	return LK_OK;
+}
+
+/* The tree is one NAME.runfiles directory. */
+static int discover_runfiles_dir(struct engine *e)
+{
+	const char *base = base_name(e->tree->root);
+	size_t bl = strlen(base);
+	char launcher[512] = "";
+	int app_unit;
+
+	if (ends_with(base, bl, ".runfiles") && bl < sizeof(launcher))
+		snprintf(launcher, sizeof(launcher), "%.*s", (int)(bl - strlen(".runfiles")), base);
+	app_unit = make_app_unit(e, launcher, 0);
+	if (app_unit < 0)
+		return out_of_memory(e);
+	if (process_runfiles(e, "", 0, e->tree->n_files, launcher, app_unit) < 0)
+		return LK_FAILED;
+	return LK_OK;
+}
+
+/* A virtualenv, a pip --target tree or a Python install: one repo, the
+ * root, named after it. */
+static int discover_loose(struct engine *e)
+{
+	const struct lk_tree *t = e->tree;
+	const struct pyrf_settings *set = e->set;
+	const char *label = base_name(t->root);
+	char version[16] = "";
+	int interp = -1;
+
+	if (!*label)
+		label = "site-packages";
+	if (set->main_repo || (set->interpreter_repo && strcmp(set->interpreter_repo, "none")))
+		logf_level(e, LK_LOG_INFO, "%s: not a runfiles tree, so main_repo and "
+			   "interpreter_repo do not apply", t->root);
+	if ((!set->interpreter_repo || strcmp(set->interpreter_repo, "none")) &&
+	    pyrf_interpreter_detect(t, 0, t->n_files, 0, version, sizeof(version))) {
+		char uname[40], origin[600];
+
+		snprintf(uname, sizeof(uname), "python%s", version);
+		snprintf(origin, sizeof(origin), "interpreter %s (bin/python3 and "
+			 "lib/python3.N/os.py); its site-packages are split by RECORD", label);
+		interp = unit_get(e, LK_UNIT_INTERPRETER, uname, version, origin);
+		if (interp < 0)
+			return out_of_memory(e);
+		e->interpreters++;
+	}
+	if (process_packages(e, "", 0, 0, t->n_files, label, NULL, interp, NULL) < 0)
+		return out_of_memory(e);
+	if (!e->interpreters)
+		logf_level(e, LK_LOG_INFO, "%s: no interpreter in the tree (a virtualenv or a "
+			   "pip --target tree); the image's base must provide python3", t->root);
+	return LK_OK;
+}
+
+/* Legacy duplicates found: report them, or refuse them (drop). */
+static int report_legacy(struct engine *e)
+{
+	const char *root = e->tree->root;
+
+	if (e->set->legacy == PYRF_LEGACY_DROP) {
+		e->host->set_error(e->ctx, "%s: %zu files (%llu bytes) under %s duplicate external "
+				   "repos (Bazel's --legacy_external_runfiles), and "
+				   "legacy_external = drop; a discovery plugin cannot leave files "
+				   "out, so exclude them in the app's section (exclude = %s) or "
+				   "build with --nolegacy_external_runfiles", root,
+				   e->legacy_files, (unsigned long long)e->legacy_bytes,
+				   e->legacy_exclude, e->legacy_exclude);
+		return LK_FAILED;
+	}
+	logf_level(e, LK_LOG_INFO, "%s: %zu files (%llu bytes) under %s duplicate external repos "
+		   "(legacy external runfiles); %s", root, e->legacy_files,
+		   (unsigned long long)e->legacy_bytes, e->legacy_exclude,
+		   e->set->legacy == PYRF_LEGACY_SEPARATE ? "kept in unit 'legacy-external'" :
+		   "kept in their repos' units, so each shares its original's layer");
+	return LK_OK;
+}
+
 int pyrf_discover(const struct lk_host *host, struct lk_ctx *ctx,
 		  const struct pyrf_settings *settings, const struct lk_tree *tree)
 {
@@ -1228,7 +1352,7 @@ int pyrf_discover(const struct lk_host *host, struct lk_ctx *ctx,
 		.host = host, .ctx = ctx, .tree = tree, .set = settings,
 	};
 	size_t n_roots = 0;
-	int rc = LK_FAILED, app_unit;
+	int rc, runfiles;
 
 	if (tree->n_files == 0) {
 		host->log(ctx, LK_LOG_WARN, "%s: the tree is empty; no units", tree->root);
@@ -1239,160 +1363,32 @@ int pyrf_discover(const struct lk_host *host, struct lk_ctx *ctx,
 		return out_of_memory(&e);
 	memset(e.owner, 0xff, tree->n_files * sizeof(*e.owner));
 
-	for (size_t i = 0; i < tree->n_files; ) {
-		size_t ge = group_end(tree, i, tree->n_files, 0);
+	for (size_t i = 0; i < tree->n_files; i = group_end(tree, i, tree->n_files, 0)) {
 		const char *p = tree->files[i].path;
 		size_t cl = strcspn(p, "/");
 
 		if (p[cl] == '/' && ends_with(p, cl, ".runfiles"))
 			n_roots++;
-		i = ge;
 	}
+	runfiles = n_roots || tree_is_runfiles(&e);
+	if (n_roots)
+		rc = discover_beside_runfiles(&e, n_roots);
+	else if (runfiles)
+		rc = discover_runfiles_dir(&e);
+	else
+		rc = discover_loose(&e);
+	if (rc != LK_OK)
+		goto out_free;
 
-	if (n_roots) {
-		/* The parent of one or more NAME.runfiles: launchers beside. */
-		for (size_t i = 0; i < tree->n_files; ) {
-			size_t ge = group_end(tree, i, tree->n_files, 0);
-			const char *p = tree->files[i].path;
-			size_t cl = strcspn(p, "/");
-			char name[512];
-
-			snprintf(name, sizeof(name), "%.*s", (int)cl, p);
-			if (p[cl] == '/' && ends_with(p, cl, ".runfiles")) {
-				char launcher[512], prefix[520];
-
-				snprintf(launcher, sizeof(launcher), "%.*s",
-					 (int)(cl - strlen(".runfiles")), p);
-				snprintf(prefix, sizeof(prefix), "%s/", name);
-				app_unit = make_app_unit(&e, launcher, n_roots > 1);
-				if (app_unit < 0) {
-					out_of_memory(&e);
-					goto out_free;
-				}
-				if (process_runfiles(&e, prefix, i, ge, launcher, app_unit) < 0)
-					goto out_free;
-			}
-			i = ge;
-		}
-		/* Launchers, then anything else beside the runfiles trees. */
-		for (size_t i = 0; i < tree->n_files; ) {
-			size_t ge = group_end(tree, i, tree->n_files, 0);
-			const char *p = tree->files[i].path;
-			size_t cl = strcspn(p, "/");
-			char runfiles[530];
-
-			if (e.owner[i] >= 0) {
-				i = ge;
-				continue;
-			}
-			snprintf(runfiles, sizeof(runfiles), "%.*s.runfiles", (int)cl, p);
-			if (p[cl] == '\0') {
-				size_t rb, re;
-
-				dir_range(tree, 0, tree->n_files, runfiles, &rb, &re);
-				if (rb < re) {
-					/* A launcher: NAME beside NAME.runfiles. */
-					app_unit = make_app_unit(&e, p, n_roots > 1);
-					if (app_unit < 0) {
-						out_of_memory(&e);
-						goto out_free;
-					}
-					assign_range(&e, i, ge, app_unit);
-					i = ge;
-					continue;
-				}
-			}
-			{
-				int other = unit_get(&e, LK_UNIT_OTHER, "outside-runfiles", "",
-						     "files beside the runfiles trees");
-
-				if (other < 0) {
-					out_of_memory(&e);
-					goto out_free;
-				}
-				assign_range(&e, i, ge, other);
-				logf_level(&e, LK_LOG_INFO, "%s/%.*s: not part of a runfiles tree; in "
-					   "unit 'outside-runfiles'", tree->root, (int)cl, p);
-			}
-			i = ge;
-		}
-	} else if (tree_is_runfiles(&e)) {
-		char launcher[512] = "";
-		const char *rb = base_name(tree->root);
-		size_t bl = strlen(rb);
-
-		if (ends_with(rb, bl, ".runfiles"))
-			snprintf(launcher, sizeof(launcher), "%.*s",
-				 (int)(bl - strlen(".runfiles")), rb);
-		app_unit = make_app_unit(&e, launcher, 0);
-		if (app_unit < 0) {
-			out_of_memory(&e);
-			goto out_free;
-		}
-		if (process_runfiles(&e, "", 0, tree->n_files, launcher, app_unit) < 0)
-			goto out_free;
-	} else {
-		/* A virtualenv or a pip --target tree: one repo, the root. */
-		char version[16] = "";
-		const char *label = base_name(tree->root);
-		int interp = -1;
-
-		if (!*label)
-			label = "site-packages";
-		if (settings->main_repo || (settings->interpreter_repo &&
-					    strcmp(settings->interpreter_repo, "none")))
-			logf_level(&e, LK_LOG_INFO, "%s: not a runfiles tree, so main_repo and "
-				   "interpreter_repo do not apply", tree->root);
-		if ((!settings->interpreter_repo || strcmp(settings->interpreter_repo, "none")) &&
-		    pyrf_interpreter_detect(tree, 0, tree->n_files, 0, version, sizeof(version))) {
-			char uname[40], origin[600];
-
-			snprintf(uname, sizeof(uname), "python%s", version);
-			snprintf(origin, sizeof(origin), "interpreter %s (bin/python3 and "
-				 "lib/python3.N/os.py); its site-packages are split by RECORD",
-				 label);
-			interp = unit_get(&e, LK_UNIT_INTERPRETER, uname, version, origin);
-			if (interp < 0) {
-				out_of_memory(&e);
-				goto out_free;
-			}
-			e.interpreters++;
-		}
-		if (process_packages(&e, "", 0, 0, tree->n_files, label, NULL, interp, NULL) < 0) {
-			out_of_memory(&e);
-			goto out_free;
-		}
-		if (!e.interpreters)
-			logf_level(&e, LK_LOG_INFO, "%s: no interpreter in the tree (a virtualenv "
-				   "or a pip --target tree); the image's base must provide python3",
-				   tree->root);
-	}
-
-	if (n_roots || e.n_units) {
-		if (!e.interpreters && (n_roots || tree_is_runfiles(&e)) &&
-		    !(settings->interpreter_repo && !strcmp(settings->interpreter_repo, "none")))
-			logf_level(&e, LK_LOG_WARN, "%s: no hermetic interpreter (no repo with "
-				   "bin/python3 and lib/python3.N/os.py); the image's base must "
-				   "provide python3, or set interpreter_repo", tree->root);
-	}
+	if (runfiles && !e.interpreters &&
+	    !(settings->interpreter_repo && !strcmp(settings->interpreter_repo, "none")))
+		logf_level(&e, LK_LOG_WARN, "%s: no hermetic interpreter (no repo with bin/python3 "
+			   "and lib/python3.N/os.py); the image's base must provide python3, or "
+			   "set interpreter_repo", tree->root);
 	if (e.legacy_files) {
-		if (settings->legacy == PYRF_LEGACY_DROP) {
-			host->set_error(ctx, "%s: %zu files (%llu bytes) under %s duplicate external "
-					"repos (Bazel's --legacy_external_runfiles), and "
-					"legacy_external = drop; a discovery plugin cannot leave files "
-					"out, so exclude them in the app's section (exclude = %s) or "
-					"build with --nolegacy_external_runfiles",
-					tree->root, e.legacy_files,
-					(unsigned long long)e.legacy_bytes, e.legacy_exclude,
-					e.legacy_exclude);
+		rc = report_legacy(&e);
+		if (rc != LK_OK)
 			goto out_free;
-		}
-		logf_level(&e, LK_LOG_INFO, "%s: %zu files (%llu bytes) under %s duplicate external "
-			   "repos (legacy external runfiles); %s", tree->root, e.legacy_files,
-			   (unsigned long long)e.legacy_bytes, e.legacy_exclude,
-			   settings->legacy == PYRF_LEGACY_SEPARATE ?
-			   "kept in unit 'legacy-external'" :
-			   "kept in their repos' units, so each shares its original's layer");
 	}
 	rc = finish(&e);
 	if (rc == LK_OK && e.warned)
