@@ -479,7 +479,7 @@ static int record_apply(struct engine *e, const char *prefix, size_t plen,
 		}
 		full = make_path(e, prefix, plen, resolved, NULL);
 		if (!full)
-			goto out_oom;
+			goto out_free_reader;
 		fi = e->host->find_file(e->ctx, full);
 		if (fi < 0 || (size_t)fi < repo_begin || (size_t)fi >= repo_end) {
 			const char *b = base_name(resolved);
@@ -526,7 +526,7 @@ static int record_apply(struct engine *e, const char *prefix, size_t plen,
 			   rep.conflict_line, rep.conflicts, rep.conflict_path);
 	return 0;
 
-out_oom:
+out_free_reader:
 	free(r);
 	e->host->free_buffer(e->ctx, buf);
 	return -1;
@@ -584,11 +584,11 @@ static int find_dists(struct engine *e, size_t plen, size_t begin, size_t end,
 			;
 		parent = dup_n(rel, hit > rel ? (size_t)(hit - rel - 1) : 0);
 		if (!parent)
-			goto out_oom;
+			goto out_free_dists;
 		ok = install_location(parent, &ir, &rb);
 		free(parent);
 		if (ok < 0)
-			goto out_oom;
+			goto out_free_dists;
 		if (ok == 0) {
 			logf_level(e, LK_LOG_DEBUG, "%s/%.*s: not in a site-packages or a repo's "
 				   "top; taken as part of the package around it",
@@ -603,7 +603,7 @@ static int find_dists(struct engine *e, size_t plen, size_t begin, size_t end,
 			if (!nd) {
 				free(ir);
 				free(rb);
-				goto out_oom;
+				goto out_free_dists;
 			}
 			d = nd;
 			cap = nc;
@@ -617,14 +617,14 @@ static int find_dists(struct engine *e, size_t plen, size_t begin, size_t end,
 		d[n].unit = -1;
 		n++;
 		if (!d[n - 1].distinfo)
-			goto out_oom;
+			goto out_free_dists;
 		i = j;
 	}
 	*out = d;
 	*n_out = n;
 	return 0;
 
-out_oom:
+out_free_dists:
 	dists_free(d, n);
 	return -1;
 }
@@ -676,7 +676,7 @@ static int process_packages(struct engine *e, const char *prefix, size_t plen,
 		return -1;
 	for (size_t i = 0; i < n; i++)
 		if (dist_identify(e, prefix, plen, &d[i], rn, n == 1) < 0)
-			goto out_free;
+			goto out_free_dists;
 
 	/* The repo's main package takes what no RECORD claims. */
 	if (interpreter_unit >= 0) {
@@ -695,7 +695,7 @@ static int process_packages(struct engine *e, const char *prefix, size_t plen,
 			 "distributions" : "repo %s (no distribution)", label, n);
 		def = unit_get(e, LK_UNIT_SUPPORT, label, "", origin);
 		if (def < 0)
-			goto out_free;
+			goto out_free_dists;
 	}
 	assign_range(e, begin, end, def);
 
@@ -717,7 +717,7 @@ static int process_packages(struct engine *e, const char *prefix, size_t plen,
 				const char *rp = make_path(e, prefix, plen, d[k].distinfo, "/RECORD");
 
 				if (!rp)
-					goto out_free;
+					goto out_free_dists;
 				if (e->host->find_file(e->ctx, rp) < 0)
 					logf_level(e, LK_LOG_WARN, "%s/%s: missing, so the files of "
 						   "'%s' cannot be told apart from the %zu other "
@@ -738,7 +738,7 @@ static int process_packages(struct engine *e, const char *prefix, size_t plen,
 		long ri;
 
 		if (!rp)
-			goto out_free;
+			goto out_free_dists;
 		ri = e->host->find_file(e->ctx, rp);
 		if (ri < 0) {
 			logf_level(e, LK_LOG_DEBUG, "%s/%s: no RECORD (rules_python leaves it out); "
@@ -746,13 +746,13 @@ static int process_packages(struct engine *e, const char *prefix, size_t plen,
 			continue;
 		}
 		if (record_apply(e, prefix, plen, begin, end, &d[i], ri, def) < 0)
-			goto out_free;
+			goto out_free_dists;
 	}
 	if (default_out)
 		*default_out = def;
 	rc = 0;
 
-out_free:
+out_free_dists:
 	dists_free(d, n);
 	return rc;
 }
@@ -985,7 +985,7 @@ static int process_runfiles(struct engine *e, const char *prefix, size_t begin, 
 			struct repo *nr = realloc(repos, nc * sizeof(*nr));
 
 			if (!nr)
-				goto out_oom;
+				goto out_nomem;
 			repos = nr;
 			cap = nc;
 		}
@@ -1038,12 +1038,12 @@ static int process_runfiles(struct engine *e, const char *prefix, size_t begin, 
 				   "fix the option, set it to 'none', or remove it to detect "
 				   "the interpreter by its files", e->set->interpreter_repo,
 				   t->root, prefix);
-		goto out_free;
+		goto out_free_repos;
 	}
 
 	main_idx = find_main_repo(e, prefix, repos, n, launcher);
 	if (main_idx == -2)
-		goto out_free;
+		goto out_free_repos;
 
 	for (size_t r = 0; r < n; r++) {
 		struct repo *rp = &repos[r];
@@ -1067,7 +1067,7 @@ static int process_runfiles(struct engine *e, const char *prefix, size_t begin, 
 				 "interpreter %s (bin/python3 and lib/python3.N/os.py)", name);
 			rp->default_unit = unit_get(e, LK_UNIT_INTERPRETER, uname, version, origin);
 			if (rp->default_unit < 0)
-				goto out_oom;
+				goto out_nomem;
 			assign_range(e, rp->begin, rp->end, rp->default_unit);
 			e->interpreters++;
 			continue;
@@ -1075,21 +1075,21 @@ static int process_runfiles(struct engine *e, const char *prefix, size_t begin, 
 		/* A copy: process_packages reuses the engine's path scratch. */
 		rplen = (size_t)snprintf(rprefix, sizeof(rprefix), "%s%s/", prefix, name);
 		if (rplen >= sizeof(rprefix))
-			goto out_oom;
+			goto out_nomem;
 		if (process_packages(e, rprefix, rplen, rp->begin, rp->end, name, &rp->parsed,
 				     -1, &rp->default_unit) < 0)
-			goto out_oom;
+			goto out_nomem;
 	}
 	if (main_idx >= 0 && process_legacy(e, prefix, plen, repos, n, &repos[main_idx],
 					    app_unit) < 0)
-		goto out_oom;
+		goto out_nomem;
 	rc = 0;
-	goto out_free;
+	goto out_free_repos;
 
-out_oom:
+out_nomem:
 	rc = -1;
 	out_of_memory(e);
-out_free:
+out_free_repos:
 	free(repos);
 	return rc;
 }
@@ -1378,7 +1378,7 @@ int pyrf_discover(const struct lk_host *host, struct lk_ctx *ctx,
 	else
 		rc = discover_loose(&e);
 	if (rc != LK_OK)
-		goto out_free;
+		goto out_free_units;
 
 	if (runfiles && !e.interpreters &&
 	    !(settings->interpreter_repo && !strcmp(settings->interpreter_repo, "none")))
@@ -1388,13 +1388,13 @@ int pyrf_discover(const struct lk_host *host, struct lk_ctx *ctx,
 	if (e.legacy_files) {
 		rc = report_legacy(&e);
 		if (rc != LK_OK)
-			goto out_free;
+			goto out_free_units;
 	}
 	rc = finish(&e);
 	if (rc == LK_OK && e.warned)
 		rc = LK_WARN;
 
-out_free:
+out_free_units:
 	for (size_t i = 0; i < e.n_units; i++) {
 		free(e.units[i].name);
 		free(e.units[i].version);

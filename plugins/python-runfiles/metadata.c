@@ -98,7 +98,7 @@ int pyrf_metadata_parse(const char *buf, size_t len, struct pyrf_metadata *md)
 			break;		/* not a header: the body starts here */
 		for (const char *k = s; k < colon; k++)
 			if ((unsigned char)*k <= ' ' || (unsigned char)*k >= 0x7f)
-				goto out_body;
+				goto headers_done;
 		cur = NULL;
 		if ((size_t)(colon - s) == 4 && !strncasecmp(s, "Name", 4) && !name.seen) {
 			cur = &name;
@@ -114,7 +114,7 @@ int pyrf_metadata_parse(const char *buf, size_t len, struct pyrf_metadata *md)
 		}
 		last_line = line;
 	}
-out_body:
+headers_done:
 	if (!name.seen) {
 		md->line = last_line + 1;
 		return PYRF_META_NO_NAME;

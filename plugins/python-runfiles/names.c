@@ -56,24 +56,24 @@ int pyrf_pep503_normalise(const char *name, char *out, size_t out_size)
 		}
 		if (in_sep && o > 0) {
 			if (o + 1 >= out_size)
-				goto out_too_long;
+				goto out_clear;
 			out[o++] = '-';
 		}
 		in_sep = 0;
 		if (o + 1 >= out_size)
-			goto out_too_long;
+			goto out_clear;
 		out[o++] = (char)tolower((unsigned char)*p);
 	}
 	/* A trailing separator is kept, as re.sub would keep it. */
 	if (in_sep) {
 		if (o + 1 >= out_size)
-			goto out_too_long;
+			goto out_clear;
 		out[o++] = '-';
 	}
 	out[o] = '\0';
 	return 0;
 
-out_too_long:
+out_clear:
 	out[0] = '\0';
 	return -1;
 }

@@ -61,7 +61,7 @@ int pyrf_record_next(struct pyrf_record_reader *r, struct pyrf_record_row *row)
 
 		if (c == '\0') {
 			status = PYRF_RECORD_NUL;
-			goto out_bad_row;
+			goto skip_bad_row;
 		}
 		if (quoted) {
 			if (c == '"') {
@@ -93,7 +93,7 @@ int pyrf_record_next(struct pyrf_record_reader *r, struct pyrf_record_row *row)
 		if (field < 3) {
 			if (flen >= PYRF_PATH_MAX) {
 				status = PYRF_RECORD_TOO_LONG;
-				goto out_bad_row;
+				goto skip_bad_row;
 			}
 			r->field[field][flen++] = c;
 		}
@@ -109,7 +109,7 @@ int pyrf_record_next(struct pyrf_record_reader *r, struct pyrf_record_row *row)
 	row->n_fields = field + 1;
 	return PYRF_RECORD_ROW;
 
-out_bad_row:
+skip_bad_row:
 	if (quoted) {
 		/* Find the closing quote so a newline inside it is not taken
 		 * for the end of the row. */
