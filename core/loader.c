@@ -215,6 +215,7 @@ int lk_plugin_load(const struct lk_plugin_dirs *dirs, enum lk_plugin_kind kind,
 	char *file;
 	int rc;
 
+	memset(out, 0, sizeof(*out));
 	if (!lk_plugin_name_valid(name))
 		return lk_error_set(err, LK_EXIT_USAGE,
 			"invalid %s name '%s': plugin names are 1-64 characters of [a-z0-9-] "
