@@ -1,5 +1,6 @@
 /* main.c - the layerkit command line. */
 #include "build.h"
+#include "push.h"
 #include "oci.h"
 
 #include <getopt.h>
@@ -21,6 +22,7 @@ static const char usage_text[] =
 "  discover   print the units discovery finds; writes nothing\n"
 "  plugins    list the plugins found (kind, name, ABI, file); -v adds their options\n"
 "  cache      show the layer cache; --max-size SIZE / --older-than AGE prune it\n"
+"  push       push an image: push [--insecure] DIR[:TAG] REF, or push -c FILE --app NAME REF\n"
 "\n"
 "options of build, plan and discover:\n"
 "  -c, --config FILE      layering.ini to read (default: ./layering.ini when it exists)\n"
@@ -36,6 +38,8 @@ static const char usage_text[] =
 "      --json             machine-readable output (plan, discover, plugins)\n"
 "      --no-cache         neither use nor fill the layer cache\n"
 "      --cache-dir DIR    layer cache (default: cache_dir, $XDG_CACHE_HOME/layerkit)\n"
+"      --push REF         build: then push the image to REF (registry/name:tag)\n"
+"      --insecure         push over plain HTTP (loopback registries only)\n"
 "\n"
 "global options:\n"
 "  -v, --verbose   more messages      -q, --quiet   errors only\n"
@@ -50,9 +54,13 @@ struct cli {
 	const char *root, *discovery, *strategy, *output, *tag, *compression;
 	const char *plugin_path;
 	const char *cache_dir, *max_size, *older_than;
+	const char *push_ref;
+	char **args;			/* positional arguments after the command */
+	int n_args;
 	long jobs;
 	int json;
 	int no_cache;
+	int insecure;
 };
 
 static int usage_error(const char *fmt, const char *arg)
@@ -65,7 +73,7 @@ static int usage_error(const char *fmt, const char *arg)
 
 enum { OPT_APP = 256, OPT_ROOT, OPT_DISCOVERY, OPT_STRATEGY, OPT_TAG, OPT_COMPRESSION,
        OPT_PLUGIN_PATH, OPT_JSON, OPT_VERSION, OPT_NO_CACHE, OPT_CACHE_DIR, OPT_MAX_SIZE,
-       OPT_OLDER_THAN };
+       OPT_OLDER_THAN, OPT_PUSH, OPT_INSECURE };
 
 static const struct option long_options[] = {
 	{ "config", required_argument, NULL, 'c' },
@@ -80,6 +88,8 @@ static const struct option long_options[] = {
 	{ "plugin-path", required_argument, NULL, OPT_PLUGIN_PATH },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "no-cache", no_argument, NULL, OPT_NO_CACHE },
+	{ "push", required_argument, NULL, OPT_PUSH },
+	{ "insecure", no_argument, NULL, OPT_INSECURE },
 	{ "cache-dir", required_argument, NULL, OPT_CACHE_DIR },
 	{ "max-size", required_argument, NULL, OPT_MAX_SIZE },
 	{ "older-than", required_argument, NULL, OPT_OLDER_THAN },
@@ -97,7 +107,8 @@ static int parse_args(struct cli *cli, int argc, char **argv)
 
 	cli->jobs = -1;
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "+c:o:j:vqh", long_options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, cli->command ? "c:o:j:vqh" : "+c:o:j:vqh",
+				long_options, NULL)) != -1) {
 		switch (c) {
 		case 'c': cli->config_path = optarg; break;
 		case OPT_APP: lk_string_list_push(&cli->apps, optarg); break;
@@ -110,6 +121,8 @@ static int parse_args(struct cli *cli, int argc, char **argv)
 		case OPT_PLUGIN_PATH: cli->plugin_path = optarg; break;
 		case OPT_JSON: cli->json = 1; break;
 		case OPT_NO_CACHE: cli->no_cache = 1; break;
+		case OPT_PUSH: cli->push_ref = optarg; break;
+		case OPT_INSECURE: cli->insecure = 1; break;
 		case OPT_CACHE_DIR: cli->cache_dir = optarg; break;
 		case OPT_MAX_SIZE: cli->max_size = optarg; break;
 		case OPT_OLDER_THAN: cli->older_than = optarg; break;
@@ -136,8 +149,11 @@ static int parse_args(struct cli *cli, int argc, char **argv)
 		/* Options may also follow the command. */
 		return parse_args(cli, argc - optind, argv + optind);
 	}
-	if (optind < argc)
+	/* Only push takes positional arguments. */
+	if (optind < argc && strcmp(cli->command, "push") != 0)
 		return usage_error("unexpected argument '%s'", argv[optind]);
+	cli->args = argv + optind;
+	cli->n_args = argc - optind;
 	return -1;
 }
 
@@ -223,6 +239,10 @@ static int select_apps(struct cli *cli, struct lk_config *cfg, struct lk_app ***
 			fprintf(stderr, "layerkit: error: nothing to do: no layering.ini here; pass "
 				"--root DIR or -c FILE\n");
 		return LK_EXIT_USAGE;
+	}
+	if (cli->push_ref && n > 1) {
+		free(apps);
+		return usage_error("%s", "--push names one image: choose one app with --app");
 	}
 	if (cli->output && n > 1) {
 		free(apps);
@@ -374,6 +394,73 @@ static void print_run_text(const struct lk_app_run *run, int with_plan)
 
 /* ---- commands --------------------------------------------------------- */
 
+/* Pushes DIR:TAG to ref and prints the summary.  Returns an exit code. */
+static int push_one(const struct cli *cli, const char *dir, const char *tag, const char *ref,
+		    const struct lk_config *cfg)
+{
+	struct lk_push_opts opts = { .insecure = cli->insecure,
+				     .jobs = cli->jobs > 0 ? (unsigned)cli->jobs : 0,
+				     .cache_dir = cli->cache_dir ? cli->cache_dir :
+						  cfg->global.cache_dir };
+	struct lk_push_stats st;
+	struct lk_error err;
+
+	lk_error_clear(&err);
+	if (lk_push_layout(dir, tag, ref, &opts, &st, &err) != LK_OK) {
+		fprintf(stderr, "layerkit: error: %s\n", err.msg);
+		return err.exit_code ? err.exit_code : LK_EXIT_BUILD;
+	}
+	/* lk_push_layout logs the summary (blobs and bytes uploaded, mounted, skipped). */
+	return LK_EXIT_OK;
+}
+
+/* push DIR[:TAG] REF, or push -c FILE --app NAME REF */
+static int cmd_push(struct cli *cli)
+{
+	struct lk_config cfg;
+	struct lk_error err;
+	int rc;
+
+	lk_error_clear(&err);
+	rc = load_config(cli, &cfg, &err);
+	if (rc >= 0) {
+		fprintf(stderr, "layerkit: error: %s\n", err.msg);
+		lk_config_release(&cfg);
+		return rc;
+	}
+	if (cli->apps.n) {
+		struct lk_app *app;
+
+		if (cli->apps.n != 1 || cli->n_args != 1) {
+			rc = usage_error("%s", "push -c FILE --app NAME takes one app and one REF");
+			goto out;
+		}
+		app = lk_config_find_app(&cfg, cli->apps.items[0]);
+		if (!app) {
+			fprintf(stderr, "layerkit: error: %s defines no app '%s'\n",
+				cfg.path ? cfg.path : "the configuration", cli->apps.items[0]);
+			rc = LK_EXIT_USAGE;
+			goto out;
+		}
+		rc = push_one(cli, app->output, app->tag, cli->args[0], &cfg);
+	} else {
+		char *dir = NULL, *tag = NULL;
+
+		if (cli->n_args != 2) {
+			rc = usage_error("%s", "push takes SOURCE (an OCI layout DIR[:TAG]) and REF "
+					 "(registry/name[:tag])");
+			goto out;
+		}
+		lk_push_source_split(cli->args[0], &dir, &tag);
+		rc = push_one(cli, dir, tag, cli->args[1], &cfg);
+		free(dir);
+		free(tag);
+	}
+out:
+	lk_config_release(&cfg);
+	return rc;
+}
+
 static int cmd_apps(struct cli *cli, enum lk_stage stage, int build)
 {
 	struct lk_config cfg;
@@ -431,6 +518,12 @@ static int cmd_apps(struct cli *cli, enum lk_stage stage, int build)
 			if (lk_app_run_build(&run, &bopts, &res, &err) != LK_OK) {
 				fprintf(stderr, "layerkit: error: %s\n", err.msg);
 				rc = err.exit_code ? err.exit_code : LK_EXIT_BUILD;
+				lk_app_run_release(&run);
+				break;
+			}
+			if (cli->push_ref && push_one(cli, apps[i]->output, apps[i]->tag,
+						      cli->push_ref, &cfg) != LK_EXIT_OK) {
+				rc = LK_EXIT_BUILD;
 				lk_app_run_release(&run);
 				break;
 			}
@@ -661,6 +754,8 @@ int main(int argc, char **argv)
 		rc = cmd_plugins(&cli);
 	else if (!strcmp(cli.command, "cache"))
 		rc = cmd_cache(&cli);
+	else if (!strcmp(cli.command, "push"))
+		rc = cmd_push(&cli);
 	else
 		rc = usage_error("unknown command '%s' (build, plan, discover, plugins)",
 				 cli.command);

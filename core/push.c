@@ -510,7 +510,7 @@ static int blob_push_one(struct lk_registry_session *s, struct push_run *run,
 		run->stats->blobs_skipped++;
 		run->stats->bytes_skipped += b->size;
 		pthread_mutex_unlock(&run->mutex);
-		lk_log(LK_LOG_INFO, "%s %.19s (%s): already there", blob_kind_name(b->kind),
+		lk_log(LK_LOG_DEBUG, "%s %.19s (%s): already there", blob_kind_name(b->kind),
 		       b->digest, human);
 		if (!b->recorded_repo || strcmp(b->recorded_repo, run->repository))
 			record_write(run->record_dir, b->digest, run->repository);
@@ -541,10 +541,10 @@ static int blob_push_one(struct lk_registry_session *s, struct push_run *run,
 	}
 	pthread_mutex_unlock(&run->mutex);
 	if (how == LK_BLOB_MOUNTED)
-		lk_log(LK_LOG_INFO, "%s %.19s (%s): mounted from %s", blob_kind_name(b->kind),
+		lk_log(LK_LOG_DEBUG, "%s %.19s (%s): mounted from %s", blob_kind_name(b->kind),
 		       b->digest, human, b->mount_from);
 	else
-		lk_log(LK_LOG_INFO, "%s %.19s (%s): uploaded", blob_kind_name(b->kind), b->digest,
+		lk_log(LK_LOG_DEBUG, "%s %.19s (%s): uploaded", blob_kind_name(b->kind), b->digest,
 		       human);
 	record_write(run->record_dir, b->digest, run->repository);
 	return LK_OK;
