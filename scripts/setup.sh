@@ -34,13 +34,15 @@ cd "$(dirname "$0")/.."
 # Everything the project needs to build (core, plugins; libcurl for push),
 # test (cmocka, the e2e harness in python3, ASan/UBSan via gcc, fuzzers via
 # clang, valgrind) and check images with real tools (skopeo, umoci,
-# oci-image-tool, docker-registry), plus the benchmark's baselines (pigz, zstd).
+# oci-image-tool, docker-registry; htpasswd, curl and openssl for the push
+# tests), plus the benchmark's baselines (pigz, zstd).
 packages=(
 	build-essential meson ninja-build pkg-config
 	libarchive-dev libjansson-dev libinih-dev libcmocka-dev libssl-dev
 	zlib1g-dev libzstd-dev libdeflate-dev libcurl4-openssl-dev
 	python3 clang valgrind
 	skopeo umoci oci-image-tool docker-registry pigz zstd
+	apache2-utils curl openssl
 )
 
 missing=()
