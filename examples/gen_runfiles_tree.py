@@ -814,7 +814,7 @@ def write_venv(args, content, w, out):
     sp = os.path.join(venv, "lib", f"python{PY_MAJOR_MINOR}", "site-packages")
     w.file(os.path.join(venv, "pyvenv.cfg"),
            f"home = /usr/local/bin\ninclude-system-site-packages = false\nversion = {PY_VERSION}\n"
-           f"executable = /usr/local/bin/python{PY_MAJOR_MINOR}\ncommand = /usr/local/bin/python3 -m venv --copies {venv}\n".encode())
+           f"executable = /usr/local/bin/python{PY_MAJOR_MINOR}\ncommand = /usr/local/bin/python3 -m venv --copies /opt/venv\n".encode())
     # --copies: the interpreter binary is in the venv, not a link out of it
     w.file(os.path.join(venv, "bin", "python3.11"),
            content.binary(f"{args.seed}:venv:python3.11", max(2048, int(17_000 * max(args.scale, 0.1)))), 0o755)
