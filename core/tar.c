@@ -4,6 +4,8 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
+#include <locale.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -31,6 +33,23 @@ struct tar_writer {
 	 * with the same inode, or NO_LINK.  NULL when there is none. */
 	uint32_t *link_first;
 };
+
+/*
+ * libarchive turns names into PAX records through the thread's locale: a
+ * UTF-8 name is stored as is under a UTF-8 locale but marked
+ * hdrcharset=BINARY under "C".  Writing under C.UTF-8 always makes the
+ * tar independent of the user's locale: UTF-8 names plain, other bytes
+ * BINARY (that entry only).
+ */
+static locale_t utf8_locale;
+static pthread_once_t utf8_locale_once = PTHREAD_ONCE_INIT;
+
+static void utf8_locale_init(void)
+{
+	utf8_locale = newlocale(LC_ALL_MASK, "C.UTF-8", (locale_t)0);
+	if (!utf8_locale)
+		lk_log(LK_LOG_WARN, "no C.UTF-8 locale: non-ASCII names in layers follow the current locale");
+}
 
 uint32_t lk_tar_mode(uint32_t type, uint32_t mode, int keep_setuid)
 {
@@ -385,6 +404,7 @@ int lk_tar_write(const struct lk_scan *scan, const uint32_t *files, size_t n_fil
 	struct tar_writer tw = {
 		.scan = scan, .opts = opts, .sink = sink, .opaque = opaque, .err = err,
 	};
+	locale_t saved_locale = (locale_t)0;
 	int rc = LK_FAILED;
 	size_t i;
 
@@ -398,18 +418,19 @@ int lk_tar_write(const struct lk_scan *scan, const uint32_t *files, size_t n_fil
 	if (n_files && files[0] >= scan->n_files)
 		return lk_error_set(err, LK_EXIT_BUILD, "internal error: file index out of range");
 
+	pthread_once(&utf8_locale_once, utf8_locale_init);
+	if (utf8_locale)
+		saved_locale = uselocale(utf8_locale);
 	tw.archive = archive_write_new();
 	tw.entry = archive_entry_new();
 	if (!tw.archive || !tw.entry) {
 		lk_error_set(err, LK_EXIT_BUILD, "out of memory starting a layer tar");
 		goto out_free_archive;
 	}
-	/* Names are stored as the bytes found (hdrcharset=BINARY), so the tar
-	 * does not depend on the locale; no libarchive compression: the
-	 * writer compresses.  The last block is not padded beyond the tar's
-	 * own end-of-archive records. */
+	/* PAX records only where ustar cannot say it; no libarchive
+	 * compression: the writer compresses.  The last block is not padded
+	 * beyond the tar's own end-of-archive records. */
 	if (archive_write_set_format_pax_restricted(tw.archive) != ARCHIVE_OK ||
-	    archive_write_set_format_option(tw.archive, "pax", "hdrcharset", "BINARY") != ARCHIVE_OK ||
 	    archive_write_add_filter_none(tw.archive) != ARCHIVE_OK ||
 	    archive_write_set_bytes_per_block(tw.archive, LK_TAR_BLOCK_SIZE) != ARCHIVE_OK ||
 	    archive_write_set_bytes_in_last_block(tw.archive, 1) != ARCHIVE_OK) {
@@ -445,5 +466,7 @@ out_free_archive:
 		archive_entry_free(tw.entry);
 	if (tw.archive)
 		archive_write_free(tw.archive);	/* also closes after a failure */
+	if (saved_locale)
+		uselocale(saved_locale);
 	return rc;
 }
