@@ -78,12 +78,17 @@ int lk_layout_put_blob(struct lk_layout *layout, const void *data, size_t len,
 		       char digest[LK_DIGEST_LEN], struct lk_error *err);
 
 /* Writes index.json by rename, then removes every blob the new index does
- * not reference (directly or through its manifests and configs). */
+ * not reference (directly or through its manifests and configs) and stale
+ * temporary files (killed builds).  When a referenced manifest cannot be
+ * read, no blob is removed (a warning says so).  Call it once every
+ * writer of this build has finished. */
 int lk_layout_commit(struct lk_layout *layout, const char *index_json, size_t len,
 		     struct lk_error *err);
 
 /* After a failure: removes the blobs this build created that the current
- * index.json does not reference, and the directory if this build made it. */
+ * index.json does not reference, temporary files, and, when there is no
+ * previous image, the skeleton it made (the directory and parents too, if
+ * this build created them).  Call it once every writer has stopped. */
 void lk_layout_abort(struct lk_layout *layout);
 
 /* Closes the layout and drops the lock (after commit or abort). */
