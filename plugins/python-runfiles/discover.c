@@ -295,6 +295,34 @@ static int read_tree_file(struct engine *e, long index, size_t limit, const char
 
 /* ---- distributions ---- */
 
+/* Where the last component of p[0..len) starts. */
+static size_t last_component(const char *p, size_t len)
+{
+	while (len > 0 && p[len - 1] != '/')
+		len--;
+	return len;
+}
+
+/* The length of the install root of a site-packages directory p (of
+ * length n): X for X/site-packages and X/lib/python3.N/site-packages
+ * (or lib64), "" when X is the repo itself. */
+static size_t site_packages_root_len(const char *p, size_t n)
+{
+	size_t parent = last_component(p, n), start, lib;
+
+	parent = parent ? parent - 1 : 0;
+	if (!parent)
+		return 0;
+	start = last_component(p, parent);
+	if (strncmp(p + start, "python3", 7) != 0 || start == 0)
+		return parent;
+	lib = last_component(p, start - 1);
+	if ((start - 1 - lib == 3 && !strncmp(p + lib, "lib", 3)) ||
+	    (start - 1 - lib == 5 && !strncmp(p + lib, "lib64", 5)))
+		return lib ? lib - 1 : 0;
+	return parent;
+}
+
 /* Is a dist-info's parent directory P a place pip installs to, and if so
  * which are the install root and RECORD's base?  P is repo-relative. */
 static int install_location(const char *p, char **install_root, char **record_base)
@@ -306,32 +334,7 @@ static int install_location(const char *p, char **install_root, char **record_ba
 	if (n == 0) {
 		root_len = 0;	/* old rules_python, pip --target: the repo itself */
 	} else if (!strcmp(last, "site-packages") || !strcmp(last, "dist-packages")) {
-		/* X/lib/python3.N/site-packages or X/site-packages -> X */
-		const char *s = p + n - strlen(last);
-		const char *lib = NULL;
-
-		root_len = s > p ? (size_t)(s - 1 - p) : 0;
-		if (root_len) {
-			const char *pyd = p;
-
-			for (const char *q = p; q < p + root_len; q++)
-				if (*q == '/')
-					pyd = q + 1;
-			/* pyd is the component before site-packages: python3.N? */
-			if (!strncmp(pyd, "python3", 7)) {
-				size_t before = (size_t)(pyd - p);
-
-				lib = before >= 4 ? p + before - 4 : NULL;
-				if (before == 4 && (!strncmp(p, "lib/", 4)))
-					root_len = 0;
-				else if (before >= 6 && !strncmp(pyd - 6, "lib64/", 6) &&
-					 (before == 6 || pyd[-7] == '/'))
-					root_len = before == 6 ? 0 : before - 7;
-				else if (lib && !strncmp(lib, "lib/", 4) &&
-					 (before == 4 || lib[-1] == '/'))
-					root_len = before == 4 ? 0 : before - 5;
-			}
-		}
+		root_len = site_packages_root_len(p, n);
 	} else if (!strchr(p, '/')) {
 		/* An old nested layout: pip/pypi__fastapi/fastapi-1.0.dist-info. */
 		struct pyrf_repo_name rn;

@@ -493,6 +493,30 @@ static void test_virtualenv(void **state)
 	assert_string_equal(unit_of("lib/python3.11/site-packages/setuptools/_vendor/"
 				    "packaging-23.1.dist-info/METADATA"), "setuptools");
 	assert_true(fake_host_logged(&fh, LK_LOG_INFO, "no interpreter"));
+
+	/* A venv one level down (lib64 spelling) beside the app's code: the
+	 * scripts' "../../../bin" lands in the venv, not at the root. */
+	fake_tree_release(&tree);
+	start("/srv/site");
+	add("main.py", NULL);
+	add("venv/pyvenv.cfg", NULL);
+	add("venv/bin/uvicorn", NULL);
+	add("venv/lib64/python3.11/site-packages/uvicorn/__init__.py", NULL);
+	add("venv/lib64/python3.11/site-packages/uvicorn-0.29.0.dist-info/METADATA",
+	    metadata("uvicorn", "0.29.0", md, sizeof(md)));
+	add("venv/lib64/python3.11/site-packages/uvicorn-0.29.0.dist-info/RECORD",
+	    "uvicorn/__init__.py,,\n../../../bin/uvicorn,,\n");
+	add("venv/lib64/python3.11/site-packages/idna/__init__.py", NULL);
+	add("venv/lib64/python3.11/site-packages/idna-3.6.dist-info/METADATA",
+	    metadata("idna", "3.6", md, sizeof(md)));
+	add("venv/lib64/python3.11/site-packages/idna-3.6.dist-info/RECORD",
+	    "idna/__init__.py,,\n../../../../main.py,,\n");
+	assert_int_equal(discover(), LK_OK);
+	assert_string_equal(unit_of("venv/bin/uvicorn"), "uvicorn");
+	assert_string_equal(unit_of("venv/lib64/python3.11/site-packages/idna/__init__.py"), "idna");
+	/* ".." may climb to the scanned root, not above it. */
+	assert_string_equal(unit_of("main.py"), "idna");
+	assert_string_equal(unit_of("venv/pyvenv.cfg"), "site");
 }
 
 static void test_pip_target_and_standalone_python(void **state)
