@@ -256,6 +256,9 @@ static int content_write(struct tar_writer *tw, uint32_t index, const char *name
 			goto out_close_fd;
 		}
 		done += (uint64_t)got;
+		/* A short read of a regular file is its end: no extra read(). */
+		if ((size_t)got < n)
+			break;
 	}
 	if (done != f->size) {
 		lk_error_set(tw->err, LK_EXIT_BUILD,
