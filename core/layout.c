@@ -295,7 +295,8 @@ static int sink_error(struct lk_blob_sink *sink, const char *what, struct lk_err
 			    what, sink->layout->dir, sink->tmp_name, strerror(errno));
 }
 
-int lk_blob_sink_open(struct lk_layout *layout, struct lk_blob_sink *sink, struct lk_error *err)
+static int blob_sink_create(struct lk_layout *layout, struct lk_blob_sink *sink,
+			    struct lk_error *err)
 {
 	memset(sink, 0, sizeof(*sink));
 	sink->layout = layout;
@@ -307,6 +308,13 @@ int lk_blob_sink_open(struct lk_layout *layout, struct lk_blob_sink *sink, struc
 		sink->tmp_name[0] = '\0';
 		return LK_FAILED;
 	}
+	return LK_OK;
+}
+
+int lk_blob_sink_open(struct lk_layout *layout, struct lk_blob_sink *sink, struct lk_error *err)
+{
+	if (blob_sink_create(layout, sink, err) != LK_OK)
+		return LK_FAILED;
 	sink->sha = EVP_MD_CTX_new();
 	if (!sink->sha || EVP_DigestInit_ex(sink->sha, EVP_sha256(), NULL) != 1) {
 		lk_blob_sink_abort(sink);
@@ -315,11 +323,17 @@ int lk_blob_sink_open(struct lk_layout *layout, struct lk_blob_sink *sink, struc
 	return LK_OK;
 }
 
+int lk_blob_sink_open_unhashed(struct lk_layout *layout, struct lk_blob_sink *sink,
+			       struct lk_error *err)
+{
+	return blob_sink_create(layout, sink, err);
+}
+
 int lk_blob_sink_write(struct lk_blob_sink *sink, const void *data, size_t len, struct lk_error *err)
 {
 	if (write_all(sink->fd, data, len) != 0)
 		return sink_error(sink, "cannot write", err);
-	if (EVP_DigestUpdate(sink->sha, data, len) != 1)
+	if (sink->sha && EVP_DigestUpdate(sink->sha, data, len) != 1)
 		return lk_error_set(err, LK_EXIT_BUILD, "OpenSSL sha256 failed");
 	sink->size += len;
 	return LK_OK;
@@ -334,14 +348,13 @@ static void sha_final_hex(EVP_MD_CTX *sha, char hex[LK_SHA256_HEX_LEN + 1])
 	lk_hex(md, md_len, hex);
 }
 
-int lk_blob_sink_commit(struct lk_blob_sink *sink, char digest[LK_DIGEST_LEN],
-			uint64_t *size, struct lk_error *err)
+/* Closes the temporary file and names it hex. */
+static int blob_sink_finish(struct lk_blob_sink *sink, const char *hex, uint64_t *size,
+			    struct lk_error *err)
 {
 	struct lk_layout *layout = sink->layout;
-	char hex[LK_SHA256_HEX_LEN + 1];
 	int fd = sink->fd;
 
-	sha_final_hex(sink->sha, hex);
 	sink->fd = -1;
 	/* close() reports delayed write errors (NFS, quota). */
 	if (close(fd) != 0) {
@@ -354,7 +367,6 @@ int lk_blob_sink_commit(struct lk_blob_sink *sink, char digest[LK_DIGEST_LEN],
 	}
 	sink->tmp_name[0] = '\0';
 	new_blob_add(layout, hex);
-	snprintf(digest, LK_DIGEST_LEN, "sha256:%s", hex);
 	if (size)
 		*size = sink->size;
 	EVP_MD_CTX_free(sink->sha);
@@ -363,6 +375,32 @@ int lk_blob_sink_commit(struct lk_blob_sink *sink, char digest[LK_DIGEST_LEN],
 out_abort:
 	lk_blob_sink_abort(sink);
 	return LK_FAILED;
+}
+
+int lk_blob_sink_commit(struct lk_blob_sink *sink, char digest[LK_DIGEST_LEN],
+			uint64_t *size, struct lk_error *err)
+{
+	char hex[LK_SHA256_HEX_LEN + 1];
+
+	if (!sink->sha) {
+		lk_blob_sink_abort(sink);
+		return lk_error_set(err, LK_EXIT_BUILD, "internal error: an unhashed blob committed by hash");
+	}
+	sha_final_hex(sink->sha, hex);
+	if (blob_sink_finish(sink, hex, size, err) != LK_OK)
+		return LK_FAILED;
+	snprintf(digest, LK_DIGEST_LEN, "sha256:%s", hex);
+	return LK_OK;
+}
+
+int lk_blob_sink_commit_as(struct lk_blob_sink *sink, const char *digest, uint64_t *size,
+			   struct lk_error *err)
+{
+	if (strncmp(digest, "sha256:", 7) || !is_hex_name(digest + 7)) {
+		lk_blob_sink_abort(sink);
+		return lk_error_set(err, LK_EXIT_BUILD, "internal error: bad digest '%s'", digest);
+	}
+	return blob_sink_finish(sink, digest + 7, size, err);
 }
 
 void lk_blob_sink_abort(struct lk_blob_sink *sink)

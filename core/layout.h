@@ -60,6 +60,17 @@ int lk_blob_sink_commit(struct lk_blob_sink *sink, char digest[LK_DIGEST_LEN],
 void lk_blob_sink_abort(struct lk_blob_sink *sink);
 
 /*
+ * For a caller that already hashes the very bytes it stores (an
+ * uncompressed layer, whose digest is its diff_id): a sink that does not
+ * hash (sha stays NULL), committed with lk_blob_sink_commit_as under the
+ * caller's digest ("sha256:<hex>").  Abort it with lk_blob_sink_abort.
+ */
+int lk_blob_sink_open_unhashed(struct lk_layout *layout, struct lk_blob_sink *sink,
+			       struct lk_error *err);
+int lk_blob_sink_commit_as(struct lk_blob_sink *sink, const char *digest, uint64_t *size,
+			   struct lk_error *err);
+
+/*
  * Adds the file at src_path as the blob digest ("sha256:<hex>", computed
  * by the caller, e.g. a cache) of size bytes: hard-linked when src_path is
  * on the same file system, else copied, and the copy's digest checked.

@@ -14,6 +14,7 @@ struct layer_stream {
 	uint64_t tar_size;
 	struct lk_compressor compressor;
 	struct lk_blob_sink sink;	/* hashes the stored bytes: the digest */
+	const struct lk_layer_opts *opts;
 };
 
 const char *lk_layer_media_type(enum lk_compression compression)
@@ -42,6 +43,8 @@ static int tar_sink(void *opaque, const void *data, size_t len, struct lk_error 
 	if (EVP_DigestUpdate(stream->tar_sha, data, len) != 1)
 		return lk_error_set(err, LK_EXIT_BUILD, "OpenSSL sha256 failed");
 	stream->tar_size += len;
+	if (stream->opts->on_tar_bytes)
+		stream->opts->on_tar_bytes(stream->opts->on_tar_bytes_arg, len);
 	return lk_compressor_write(&stream->compressor, data, len, err);
 }
 
@@ -55,7 +58,7 @@ int lk_layer_write(struct lk_layout *layout, const struct lk_scan *scan,
 		.prefix = opts->prefix ? opts->prefix : "",
 		.keep_setuid = opts->keep_setuid,
 	};
-	struct layer_stream stream = { 0 };
+	struct layer_stream stream = { .opts = opts };
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int md_len = 0;
 	char hex[LK_SHA256_HEX_LEN + 1];
@@ -67,12 +70,18 @@ int lk_layer_write(struct lk_layout *layout, const struct lk_scan *scan,
 		lk_error_set(err, LK_EXIT_BUILD, "OpenSSL cannot start a sha256 digest");
 		goto out_free_sha;
 	}
-	if (lk_blob_sink_open(layout, &stream.sink, err) != LK_OK)
+	/* Uncompressed, the stored bytes are the tar: one hash serves both. */
+	if ((opts->compression == LK_COMPRESS_NONE ?
+	     lk_blob_sink_open_unhashed(layout, &stream.sink, err) :
+	     lk_blob_sink_open(layout, &stream.sink, err)) != LK_OK)
 		goto out_free_sha;
 	if (lk_compressor_open(&stream.compressor, opts->compression, opts->level,
 			       opts->threads, stored_sink, &stream, err) != LK_OK)
 		goto out_abort_sink;
-	if (lk_tar_write(scan, files, n_files, &tar_opts, tar_sink, &stream, err) != LK_OK ||
+	if ((opts->entries ?
+	     lk_tar_write_entries(scan, opts->entries, opts->n_entries, &tar_opts, tar_sink,
+				  &stream, err) :
+	     lk_tar_write(scan, files, n_files, &tar_opts, tar_sink, &stream, err)) != LK_OK ||
 	    lk_compressor_finish(&stream.compressor, err) != LK_OK)
 		goto out_release_compressor;
 	lk_compressor_release(&stream.compressor);
@@ -81,8 +90,12 @@ int lk_layer_write(struct lk_layout *layout, const struct lk_scan *scan,
 	lk_hex(md, md_len, hex);
 	snprintf(out->diff_id, sizeof(out->diff_id), "sha256:%s", hex);
 	out->tar_size = stream.tar_size;
-	if (lk_blob_sink_commit(&stream.sink, out->digest, &out->size, err) != LK_OK)
+	if ((opts->compression == LK_COMPRESS_NONE ?
+	     lk_blob_sink_commit_as(&stream.sink, out->diff_id, &out->size, err) :
+	     lk_blob_sink_commit(&stream.sink, out->digest, &out->size, err)) != LK_OK)
 		goto out_free_sha;	/* the sink cleaned up after itself */
+	if (opts->compression == LK_COMPRESS_NONE)
+		memcpy(out->digest, out->diff_id, sizeof(out->digest));
 	rc = LK_OK;
 	goto out_free_sha;
 

@@ -219,6 +219,21 @@ static void test_blobs_named_by_digest(void **state)
 	lk_blob_sink_abort(&sink);	/* twice is harmless */
 	assert_int_equal(count_blobs(f, ".tmp-"), 0);
 	assert_int_equal(count_blobs(f, ""), 2);
+
+	/* A sink whose caller hashes the bytes itself takes the caller's digest. */
+	assert_int_equal(lk_blob_sink_open_unhashed(&layout, &sink, &err), LK_OK);
+	assert_null(sink.sha);
+	assert_int_equal(lk_blob_sink_write(&sink, "plain tar", 9, &err), LK_OK);
+	digest_of("plain tar", want);
+	assert_int_equal(lk_blob_sink_commit_as(&sink, want, &size, &err), LK_OK);
+	assert_int_equal(size, 9);
+	assert_true(blob_exists(f, want));
+	assert_int_equal(lk_blob_sink_open_unhashed(&layout, &sink, &err), LK_OK);
+	assert_int_equal(lk_blob_sink_commit_as(&sink, "sha256:../../etc", &size, &err), LK_FAILED);
+	assert_int_equal(lk_blob_sink_open_unhashed(&layout, &sink, &err), LK_OK);
+	assert_int_equal(lk_blob_sink_commit(&sink, digest, &size, &err), LK_FAILED);
+	assert_int_equal(count_blobs(f, ".tmp-"), 0);
+	assert_int_equal(count_blobs(f, ""), 3);
 	lk_layout_release(&layout);
 }
 
