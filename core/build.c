@@ -2,6 +2,8 @@
 #include "build.h"
 #include "layout.h"
 #include "oci.h"
+#include "progress.h"
+#include "share.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -128,6 +130,8 @@ struct layer_job {
 	unsigned char *reused;		/* per layer: taken from the cache */
 	struct lk_layout *layout;
 	const struct lk_layer_opts *opts;
+	const struct lk_share *share;	/* NULL = no shared store */
+	struct lk_progress *progress;
 	struct lk_blob_info *blobs;
 	size_t *order;			/* layer indices, largest first */
 	size_t n, next;
@@ -154,23 +158,35 @@ static void *layer_worker(void *arg)
 
 		const struct lk_plan_layer *l = &job->run->plan.layers[i];
 		struct lk_cache *cache = job->bopts->cache;
+		struct lk_layer_opts opts = *job->opts;
+		struct lk_progress_layer progress;
 		char fp[LK_SHA256_HEX_LEN + 1];
 		int cacheable = 0;
 
+		if (job->share && job->share->entries[i]) {
+			opts.entries = job->share->entries[i];
+			opts.n_entries = job->share->n_entries[i];
+		}
+		lk_progress_layer_start(job->progress, &progress, l->bytes);
+		if (job->progress->out) {
+			opts.on_tar_bytes = lk_progress_layer_bytes;
+			opts.on_tar_bytes_arg = &progress;
+		}
 		if (cache) {
 			/* Stamps within the last 2 s may not change on a further write. */
-			lk_layer_fingerprint(&job->run->scan, l->files, l->n_files, job->opts,
+			lk_layer_fingerprint(&job->run->scan, l->files, l->n_files, &opts,
 					     job->bopts->verify,
 					     job->run->scan_started_ns - 2000000000LL, fp, &cacheable);
 			if (lk_cache_fetch(cache, fp, job->layout, &job->blobs[i])) {
 				job->reused[i] = 1;
+				lk_progress_layer_end(&progress, 1);
 				lk_log(LK_LOG_DEBUG, "layer %s: reused %s", l->name,
 				       job->blobs[i].digest);
 				continue;
 			}
 		}
 		lk_error_clear(&err);
-		if (lk_layer_write(job->layout, &job->run->scan, l->files, l->n_files, job->opts,
+		if (lk_layer_write(job->layout, &job->run->scan, l->files, l->n_files, &opts,
 				   &job->blobs[i], &err) != LK_OK) {
 			pthread_mutex_lock(&job->mutex);
 			if (!job->failed) {
@@ -183,6 +199,7 @@ static void *layer_worker(void *arg)
 		}
 		if (cache && cacheable)
 			lk_cache_store(cache, fp, job->layout, &job->blobs[i]);
+		lk_progress_layer_end(&progress, 0);
 		lk_log(LK_LOG_DEBUG, "layer %s: wrote %s", l->name, job->blobs[i].digest);
 	}
 }
@@ -201,13 +218,22 @@ static int cmp_layer_size(const void *a, const void *b)
 
 static int write_layers(struct lk_app_run *run, const struct lk_build_opts *bopts,
 			struct lk_layout *layout, const struct lk_layer_opts *opts,
-			struct lk_blob_info *blobs, unsigned char *reused, struct lk_error *err)
+			const struct lk_share *share, struct lk_blob_info *blobs,
+			unsigned char *reused, struct lk_error *err)
 {
 	struct layer_job job = { .run = run, .bopts = bopts, .reused = reused, .layout = layout,
-				 .opts = opts, .blobs = blobs, .n = run->plan.n_layers };
+				 .opts = opts, .share = share, .blobs = blobs,
+				 .n = run->plan.n_layers };
 	unsigned workers = opts->threads;
+	struct lk_progress progress;
+	uint64_t bytes = 0;
 	pthread_t *threads;
 	unsigned started = 0;
+
+	for (size_t i = 0; i < job.n; i++)
+		bytes += run->plan.layers[i].bytes;
+	lk_progress_init(&progress, bopts->progress, run->app->name, job.n, bytes);
+	job.progress = &progress;
 
 	job.order = lk_xcalloc(job.n, sizeof(size_t));
 	for (size_t i = 0; i < job.n; i++)
@@ -229,6 +255,7 @@ static int write_layers(struct lk_app_run *run, const struct lk_build_opts *bopt
 	layer_worker(&job);
 	for (unsigned t = 1; t <= started; t++)
 		pthread_join(threads[t], NULL);
+	lk_progress_finish(&progress);
 	free(threads);
 	free(job.order);
 	pthread_mutex_destroy(&job.mutex);
@@ -285,6 +312,7 @@ int lk_app_run_build(struct lk_app_run *run, const struct lk_build_opts *bopts,
 	const char *os = cfg->global.os ? cfg->global.os : "linux";
 	size_t n = run->plan.n_layers;
 	struct lk_layer_opts opts;
+	struct lk_share share = { 0 };
 	struct lk_layout layout;
 	struct lk_blob_info *blobs;
 	struct lk_oci_layer *layers;
@@ -297,14 +325,23 @@ int lk_app_run_build(struct lk_app_run *run, const struct lk_build_opts *bopts,
 
 	memset(result, 0, sizeof(*result));
 	lk_layer_opts_from_config(&opts, cfg, app);
+	if (app->shared_store &&
+	    lk_share_init(&share, app->shared_store, opts.prefix, &run->scan, &run->units,
+			  &run->plan, err) != LK_OK) {
+		lk_share_release(&share);
+		lk_error_prefix(err, "app '%s'", app->name);
+		return LK_FAILED;
+	}
 	if (lk_layout_open(&layout, app->output, err) != LK_OK) {
+		lk_share_release(&share);
 		lk_error_prefix(err, "app '%s'", app->name);
 		return LK_FAILED;
 	}
 	blobs = lk_xcalloc(n, sizeof(*blobs));
 	layers = lk_xcalloc(n, sizeof(*layers));
 	reused = lk_xcalloc(n ? n : 1, 1);
-	if (write_layers(run, bopts, &layout, &opts, blobs, reused, err) != LK_OK)
+	if (write_layers(run, bopts, &layout, &opts, app->shared_store ? &share : NULL, blobs,
+			 reused, err) != LK_OK)
 		goto out_abort;
 	for (size_t i = 0; i < n; i++) {
 		const struct lk_plan_layer *l = &run->plan.layers[i];
@@ -359,5 +396,6 @@ out_free:
 	free(config_json);
 	free(manifest_json);
 	free(index_json);
+	lk_share_release(&share);
 	return rc;
 }

@@ -10,6 +10,8 @@
 #include "scan.h"
 #include "writer.h"
 
+#include <stdio.h>
+
 /* Everything known about one app once it is planned.  Release with
  * lk_app_run_release. */
 struct lk_app_run {
@@ -56,6 +58,7 @@ struct lk_build_result {
 struct lk_build_opts {
 	struct lk_cache *cache;		/* NULL = no layer cache */
 	enum lk_verify verify;
+	FILE *progress;			/* where to draw progress (a terminal), NULL = none */
 };
 
 /* Writes the planned app as an OCI layout at app->output (atomically). */

@@ -185,6 +185,15 @@ void lk_layer_fingerprint(const struct lk_scan *scan, const uint32_t *files, siz
 				*cacheable = 0;
 		}
 	}
+	/* The shared store's layout of the layer (absent: nothing hashed, so
+	 * other layers keep their fingerprints). */
+	for (size_t i = 0; opts->entries && i < opts->n_entries; i++) {
+		const struct lk_tar_entry *e = &opts->entries[i];
+
+		hash_str(md, e->name);
+		hash_str(md, e->file == LK_TAR_LINK ? "" : scan->files[e->file].path);
+		hash_str(md, e->file == LK_TAR_LINK ? e->link_target : "");
+	}
 	EVP_DigestFinal_ex(md, digest, &len);
 	EVP_MD_CTX_free(md);
 	lk_hex(digest, 32, fp_hex);

@@ -98,6 +98,7 @@ static void app_release(struct lk_app *a)
 	free(a->prefix);
 	free(a->workdir);
 	free(a->user);
+	free(a->shared_store);
 	lk_string_list_release(&a->entrypoint);
 	lk_string_list_release(&a->cmd);
 	lk_string_list_release(&a->env);
@@ -119,6 +120,7 @@ void lk_config_release(struct lk_config *cfg)
 	free(g->cache_dir);
 	free(g->architecture);
 	free(g->os);
+	free(g->shared_store);
 	lk_string_list_release(&g->exclude);
 	for (size_t i = 0; i < cfg->n_apps; i++)
 		app_release(&cfg->apps[i]);
@@ -186,6 +188,13 @@ static void app_fill_defaults(struct lk_config *cfg, struct lk_app *a, const cha
 		a->workdir = default_workdir(a->prefix);
 	if (!a->max_layers)
 		a->max_layers = cfg->global.max_layers;
+	/* Unset: the global's; "" (set empty in the app): off. */
+	if (!a->shared_store && cfg->global.shared_store)
+		a->shared_store = lk_xstrdup(cfg->global.shared_store);
+	if (a->shared_store && !a->shared_store[0]) {
+		free(a->shared_store);
+		a->shared_store = NULL;
+	}
 	/* The global patterns first, then the app's own. */
 	memset(&a->exclude, 0, sizeof(a->exclude));
 	for (size_t i = 0; i < cfg->global.exclude.n; i++)
@@ -789,6 +798,38 @@ static int g_max_layers(struct checker *c, const struct lk_conf_value *v)
 	return LK_OK;
 }
 
+static char *normalise_prefix(const char *p);
+
+/* "/opt/layerkit/store" -> "opt/layerkit/store"; an empty value gives "" (off). */
+static int parse_store(struct checker *c, const struct lk_conf_value *v, char **out)
+{
+	char *p;
+
+	if (!is_scalar(c, v))
+		return LK_FAILED;
+	p = normalise_prefix(v->value);
+	if (v->value[0] && (v->value[0] != '/' || !p || !p[0])) {
+		free(p);
+		return conf_error(c, v->line, "shared_store = '%s' is not a directory in the "
+				  "image; give an absolute path without '..', e.g. "
+				  "/opt/layerkit/store (or leave it empty: off)", v->value);
+	}
+	free(*out);
+	*out = p;
+	return LK_OK;
+}
+
+static int g_shared_store(struct checker *c, const struct lk_conf_value *v)
+{
+	if (parse_store(c, v, &c->cfg->global.shared_store) != LK_OK)
+		return LK_FAILED;
+	if (!c->cfg->global.shared_store[0]) {
+		free(c->cfg->global.shared_store);
+		c->cfg->global.shared_store = NULL;
+	}
+	return LK_OK;
+}
+
 struct global_key {
 	const char *key;
 	int (*apply)(struct checker *c, const struct lk_conf_value *v);
@@ -810,6 +851,7 @@ static const struct global_key global_keys[] = {
 	{ "keep_setuid", g_keep_setuid },
 	{ "exclude", g_exclude },
 	{ "max_layers", g_max_layers },
+	{ "shared_store", g_shared_store },
 };
 
 #define N_GLOBAL_KEYS (sizeof(global_keys) / sizeof(global_keys[0]))
@@ -1009,6 +1051,11 @@ static int a_max_layers(struct checker *c, struct lk_app *a, const struct lk_con
 	return LK_OK;
 }
 
+static int a_shared_store(struct checker *c, struct lk_app *a, const struct lk_conf_value *v)
+{
+	return parse_store(c, v, &a->shared_store);
+}
+
 struct app_key {
 	const char *key;
 	int (*apply)(struct checker *c, struct lk_app *a, const struct lk_conf_value *v);
@@ -1027,6 +1074,7 @@ static const struct app_key app_keys[] = {
 	{ "prefix", a_prefix },
 	{ "exclude", a_exclude },
 	{ "max_layers", a_max_layers },
+	{ "shared_store", a_shared_store },
 };
 
 #define N_APP_KEYS (sizeof(app_keys) / sizeof(app_keys[0]))

@@ -49,6 +49,8 @@ struct lk_app {
 	struct lk_string_list label_keys, label_values; /* from label.KEY keys */
 	struct lk_string_list exclude;		/* global exclude + the app's */
 	uint32_t max_layers;
+	char *shared_store;		/* image path of the shared store, normalised
+					 * ("opt/layerkit/store"); NULL = off (core/share.h) */
 	/* "strategy.KEY = V" / "discovery.KEY = V" in the app section: overrides
 	 * of the plugin sections for this app. */
 	struct lk_conf_value *strategy_opts;
@@ -73,6 +75,7 @@ struct lk_global {
 	int keep_setuid;
 	struct lk_string_list exclude;		/* default ".git/" ... */
 	uint32_t max_layers;			/* default 100, at most 127 */
+	char *shared_store;			/* default of the apps' shared_store; NULL = off */
 };
 
 struct lk_config {

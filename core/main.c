@@ -1,5 +1,6 @@
 /* main.c - the layerkit command line. */
 #include "build.h"
+#include "progress.h"
 #include "push.h"
 #include "oci.h"
 
@@ -501,6 +502,7 @@ static int cmd_apps(struct cli *cli, enum lk_stage stage, int build)
 		free(dir);
 	}
 	bopts.verify = cfg.global.verify;
+	bopts.progress = build && lk_progress_wanted() ? stderr : NULL;
 	if (cli->json && !build)
 		all = json_array();
 	rc = LK_EXIT_OK;

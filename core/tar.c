@@ -32,6 +32,8 @@ struct tar_writer {
 	/* Per position in the file list: the position of the first file
 	 * with the same inode, or NO_LINK.  NULL when there is none. */
 	uint32_t *link_first;
+	/* lk_tar_write_entries: the names, parallel to the file list. */
+	const struct lk_tar_entry *entries;
 };
 
 /*
@@ -310,8 +312,11 @@ static void hard_links_find(struct tar_writer *tw, const uint32_t *files, size_t
 		return;
 	v = lk_xmalloc(n_files * sizeof(*v));
 	for (i = 0; i < n_files; i++) {
-		const struct lk_file_stat *st = &scan->stats[files[i]];
+		const struct lk_file_stat *st;
 
+		if (files[i] == LK_TAR_LINK)
+			continue;
+		st = &scan->stats[files[i]];
 		if (scan->files[files[i]].type != LK_FILE_REGULAR || st->ino == 0)
 			continue;
 		v[n].dev = st->dev;
@@ -337,23 +342,49 @@ static void hard_links_find(struct tar_writer *tw, const uint32_t *files, size_t
 	free(v);
 }
 
+/* An added symlink of lk_tar_write_entries. */
+static int added_link_write(struct tar_writer *tw, const struct lk_tar_entry *e)
+{
+	if (!e->link_target || lk_tar_link_inside(e->name, e->link_target) != 0)
+		return lk_error_set(tw->err, LK_EXIT_BUILD,
+				    "internal error: added link '%s' -> '%s' leaves the image",
+				    e->name, e->link_target ? e->link_target : "");
+	entry_start(tw, e->name, AE_IFLNK, 0777);
+	archive_entry_copy_symlink(tw->entry, e->link_target);
+	return header_write(tw, e->name);
+}
+
+/* The entry name of the file at pos: its entry's, or prefix/path. */
+static char *file_entry_name(const struct tar_writer *tw, const uint32_t *files, size_t pos)
+{
+	if (tw->entries)
+		return path_is_clean(tw->entries[pos].name) ? lk_xstrdup(tw->entries[pos].name) : NULL;
+	return lk_tar_entry_name(tw->opts->prefix, tw->scan->files[files[pos]].path);
+}
+
 static int file_write(struct tar_writer *tw, const uint32_t *files, size_t pos)
 {
 	const struct lk_scan *scan = tw->scan;
-	const struct lk_file *f = &scan->files[files[pos]];
+	const struct lk_file *f;
 	const char *slash;
 	char *name, *target_name = NULL;
 	int rc = LK_FAILED;
 
-	name = lk_tar_entry_name(tw->opts->prefix, f->path);
+	name = file_entry_name(tw, files, pos);
 	if (!name)
 		return lk_error_set(tw->err, LK_EXIT_BUILD,
 				    "%s: '%s' is not a clean relative path (prefix '%s'); it cannot go in a layer",
-				    scan->root, f->path, tw->opts->prefix);
+				    scan->root, tw->entries ? tw->entries[pos].name :
+				    scan->files[files[pos]].path, tw->opts->prefix);
 	slash = strrchr(name, '/');
 	if (parents_emit(tw, name, slash ? (size_t)(slash - name) : 0) != LK_OK)
 		goto out_free_name;
+	if (files[pos] == LK_TAR_LINK) {
+		rc = added_link_write(tw, &tw->entries[pos]);
+		goto out_free_name;
+	}
 
+	f = &scan->files[files[pos]];
 	switch (f->type) {
 	case LK_FILE_DIR:
 		if (dir_emit(tw, name, lk_tar_mode(f->type, f->mode, tw->opts->keep_setuid)) != LK_OK)
@@ -383,8 +414,7 @@ static int file_write(struct tar_writer *tw, const uint32_t *files, size_t pos)
 
 	entry_start(tw, name, AE_IFREG, lk_tar_mode(f->type, f->mode, tw->opts->keep_setuid));
 	if (tw->link_first && tw->link_first[pos] != NO_LINK) {
-		target_name = lk_tar_entry_name(tw->opts->prefix,
-						scan->files[files[tw->link_first[pos]]].path);
+		target_name = file_entry_name(tw, files, tw->link_first[pos]);
 		archive_entry_copy_hardlink(tw->entry, target_name);
 		rc = header_write(tw, name);
 		goto out_free_target;
@@ -400,26 +430,14 @@ out_free_name:
 	return rc;
 }
 
-int lk_tar_write(const struct lk_scan *scan, const uint32_t *files, size_t n_files,
-		 const struct lk_tar_opts *opts, lk_tar_sink_fn sink, void *opaque,
-		 struct lk_error *err)
+/* Streams the tar of the checked file list through the sink setup names. */
+static int tar_stream(const struct tar_writer *setup, const uint32_t *files, size_t n_files)
 {
-	struct tar_writer tw = {
-		.scan = scan, .opts = opts, .sink = sink, .opaque = opaque, .err = err,
-	};
+	struct tar_writer tw = *setup;
+	struct lk_error *err = tw.err;
 	locale_t saved_locale = (locale_t)0;
 	int rc = LK_FAILED;
 	size_t i;
-
-	for (i = 1; i < n_files; i++) {
-		if (files[i] >= scan->n_files ||
-		    lk_path_cmp(scan->files[files[i - 1]].path, scan->files[files[i]].path) >= 0)
-			return lk_error_set(err, LK_EXIT_BUILD,
-					    "internal error: the layer's files are not in tree order at '%s'",
-					    files[i] < scan->n_files ? scan->files[files[i]].path : "?");
-	}
-	if (n_files && files[0] >= scan->n_files)
-		return lk_error_set(err, LK_EXIT_BUILD, "internal error: file index out of range");
 
 	pthread_once(&utf8_locale_once, utf8_locale_init);
 	if (utf8_locale)
@@ -471,5 +489,51 @@ out_free_archive:
 		archive_write_free(tw.archive);	/* also closes after a failure */
 	if (saved_locale)
 		uselocale(saved_locale);
+	return rc;
+}
+
+int lk_tar_write(const struct lk_scan *scan, const uint32_t *files, size_t n_files,
+		 const struct lk_tar_opts *opts, lk_tar_sink_fn sink, void *opaque,
+		 struct lk_error *err)
+{
+	struct tar_writer tw = {
+		.scan = scan, .opts = opts, .sink = sink, .opaque = opaque, .err = err,
+	};
+
+	for (size_t i = 1; i < n_files; i++) {
+		if (files[i] >= scan->n_files ||
+		    lk_path_cmp(scan->files[files[i - 1]].path, scan->files[files[i]].path) >= 0)
+			return lk_error_set(err, LK_EXIT_BUILD,
+					    "internal error: the layer's files are not in tree order at '%s'",
+					    files[i] < scan->n_files ? scan->files[files[i]].path : "?");
+	}
+	if (n_files && files[0] >= scan->n_files)
+		return lk_error_set(err, LK_EXIT_BUILD, "internal error: file index out of range");
+	return tar_stream(&tw, files, n_files);
+}
+
+int lk_tar_write_entries(const struct lk_scan *scan, const struct lk_tar_entry *entries,
+			 size_t n_entries, const struct lk_tar_opts *opts,
+			 lk_tar_sink_fn sink, void *opaque, struct lk_error *err)
+{
+	struct tar_writer tw = {
+		.scan = scan, .opts = opts, .sink = sink, .opaque = opaque, .err = err,
+		.entries = entries,
+	};
+	uint32_t *files;
+	int rc;
+
+	for (size_t i = 0; i < n_entries; i++) {
+		if ((entries[i].file != LK_TAR_LINK && entries[i].file >= scan->n_files) ||
+		    (i && lk_path_cmp(entries[i - 1].name, entries[i].name) >= 0))
+			return lk_error_set(err, LK_EXIT_BUILD,
+					    "internal error: the layer's entries are not sorted, or name a file not scanned, at '%s'",
+					    entries[i].name);
+	}
+	files = lk_xmalloc((n_entries ? n_entries : 1) * sizeof(*files));
+	for (size_t i = 0; i < n_entries; i++)
+		files[i] = entries[i].file;
+	rc = tar_stream(&tw, files, n_entries);
+	free(files);
 	return rc;
 }

@@ -57,4 +57,25 @@ int lk_tar_write(const struct lk_scan *scan, const uint32_t *files, size_t n_fil
 		 const struct lk_tar_opts *opts, lk_tar_sink_fn sink, void *opaque,
 		 struct lk_error *err);
 
+/* An added symlink in lk_tar_write_entries (no file of the scan behind it). */
+#define LK_TAR_LINK UINT32_MAX
+
+/* One entry of a layer whose files do not all land at prefix/path (the
+ * shared store, core/share.h).  Strings are the caller's. */
+struct lk_tar_entry {
+	const char *name;	 /* the entry name in the image: clean, relative, NOT prefixed */
+	uint32_t file;		 /* index into the scan, or LK_TAR_LINK */
+	const char *link_target; /* LK_TAR_LINK only: relative, inside the image root */
+};
+
+/*
+ * As lk_tar_write, but each file is stored under the name its entry gives
+ * (opts->prefix is not used) and LK_TAR_LINK entries add symlinks.
+ * Entries must be sorted by name (lk_path_cmp) with no name twice; hard
+ * links are found among the entries as among files.
+ */
+int lk_tar_write_entries(const struct lk_scan *scan, const struct lk_tar_entry *entries,
+			 size_t n_entries, const struct lk_tar_opts *opts,
+			 lk_tar_sink_fn sink, void *opaque, struct lk_error *err);
+
 #endif

@@ -6,6 +6,7 @@
 #include "config.h"
 #include "layout.h"
 #include "scan.h"
+#include "tar.h"
 
 struct lk_layer_opts {
 	enum lk_compression compression;
@@ -14,6 +15,15 @@ struct lk_layer_opts {
 	const char *prefix;		/* normalised, "" = image root */
 	int keep_setuid;		/* else setuid/setgid/sticky are dropped */
 	unsigned threads;		/* compression threads for this layer (>= 1) */
+	/* Optional, per layer: the entries of a layer laid out by the shared
+	 * store (core/share.h); NULL = the files at prefix/path.  Part of the
+	 * cache fingerprint.  Owned by the caller. */
+	const struct lk_tar_entry *entries;
+	size_t n_entries;
+	/* Optional: called from the writing thread with each chunk's size
+	 * of uncompressed tar, for progress reports. */
+	void (*on_tar_bytes)(void *arg, uint64_t n);
+	void *on_tar_bytes_arg;
 };
 
 struct lk_blob_info {
@@ -33,6 +43,8 @@ const char *lk_layer_media_type(enum lk_compression compression);
  * 0755 for directories and files with any x bit, 0644 for other files,
  * 0777 for symlinks, mtime opts->mtime; hard links within the layer stored
  * once.  A file whose size changed since the scan fails the layer.
+ * With opts->entries the layer holds those entries instead (files is then
+ * only the layer's file list, for the caller's bookkeeping).
  * Thread-safe: several layers may be written at once into one layout.
  */
 int lk_layer_write(struct lk_layout *layout, const struct lk_scan *scan,
