@@ -154,13 +154,11 @@ static void add_entry(struct walker *w, const struct stat *st, uint32_t type,
 		s->total_bytes += f->size;
 }
 
-/*
- * Is the current path excluded?  dir_patterns selects the "name/" patterns
- * (asked once the entry is known to be a directory) or all the others.
- */
-static int excluded(const struct walker *w, const char *name, int dir_patterns)
+const char *lk_scan_exclude_pattern(const struct lk_scan_opts *o, const char *path,
+				    int dir_patterns)
 {
-	const struct lk_scan_opts *o = w->opts;
+	const char *slash = strrchr(path, '/');
+	const char *name = slash ? slash + 1 : path;
 
 	for (size_t i = 0; i < o->n_excludes; i++) {
 		const char *pat = o->excludes[i];
@@ -182,13 +180,22 @@ static int excluded(const struct walker *w, const char *name, int dir_patterns)
 		memcpy(buf, pat, len);
 		buf[len] = '\0';
 		if (anchored || memchr(buf, '/', len)) {
-			if (!fnmatch(buf, w->path, FNM_PATHNAME))
-				return 1;
+			if (!fnmatch(buf, path, FNM_PATHNAME))
+				return o->excludes[i];
 		} else if (!fnmatch(buf, name, 0)) {
-			return 1;
+			return o->excludes[i];
 		}
 	}
-	return 0;
+	return NULL;
+}
+
+/*
+ * Is the current path excluded?  dir_patterns selects the "name/" patterns
+ * (asked once the entry is known to be a directory) or all the others.
+ */
+static int excluded(const struct walker *w, const char *name, int dir_patterns)
+{
+	return lk_scan_exclude_pattern(w->opts, w->path, dir_patterns) != NULL;
 }
 
 /* A dangling link or a loop: an error, or a warning and a skip. */

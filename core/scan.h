@@ -63,6 +63,12 @@ int lk_scan_tree(const char *root, const struct lk_scan_opts *opts,
 		 struct lk_scan *out, struct lk_error *err);
 void lk_scan_release(struct lk_scan *scan);
 
+/* The pattern of opts->excludes that excludes path (relative to the root),
+ * or NULL: with dir_patterns the "name/" patterns (path is a directory),
+ * else the others.  The scan's own rule, for `plan --explain`. */
+const char *lk_scan_exclude_pattern(const struct lk_scan_opts *opts, const char *path,
+				    int dir_patterns);
+
 /* Index of an exact path, or -1 (binary search). */
 long lk_scan_find(const struct lk_scan *scan, const char *path);
 
