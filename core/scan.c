@@ -650,6 +650,28 @@ long lk_scan_find(const struct lk_scan *scan, const char *path)
 	return -1;
 }
 
+void lk_scan_find_below(const struct lk_scan *scan, const char *dir, size_t *lo, size_t *hi)
+{
+	size_t a = 0, b = scan->n_files, n = strlen(dir);
+
+	/* In component order, dir and everything below it are contiguous
+	 * and everything before them compares below dir. */
+	while (a < b) {
+		size_t mid = a + (b - a) / 2;
+
+		if (lk_path_cmp(scan->files[mid].path, dir) < 0)
+			a = mid + 1;
+		else
+			b = mid;
+	}
+	*lo = a;
+	while (a < scan->n_files && (!n || (!strncmp(scan->files[a].path, dir, n) &&
+					    (scan->files[a].path[n] == '/' ||
+					     scan->files[a].path[n] == '\0'))))
+		a++;
+	*hi = a;
+}
+
 int lk_scan_open(const struct lk_scan *scan, uint32_t index)
 {
 	const struct lk_file *f;

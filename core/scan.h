@@ -71,6 +71,8 @@ const char *lk_scan_exclude_pattern(const struct lk_scan_opts *opts, const char 
 
 /* Index of an exact path, or -1 (binary search). */
 long lk_scan_find(const struct lk_scan *scan, const char *path);
+/* The entries [*lo, *hi) that are dir or below it ("" = every entry). */
+void lk_scan_find_below(const struct lk_scan *scan, const char *dir, size_t *lo, size_t *hi);
 
 /* Opens a regular file of the tree for reading (links followed).  Returns
  * an fd the caller closes, or -1 with errno set: EINVAL for a bad index or

@@ -85,32 +85,6 @@ static char *unit_root(const struct lk_scan *scan, const struct lk_unit *u)
 	return lk_xasprintf("%.*s", (int)len, first);
 }
 
-/* The entries [lo, hi) of the tree that are dir or below it. */
-static void tree_range(const struct lk_scan *scan, const char *dir, size_t *lo, size_t *hi)
-{
-	size_t a = 0, b = scan->n_files;
-
-	if (!*dir) {
-		*lo = 0;
-		*hi = scan->n_files;
-		return;
-	}
-	/* In component order, dir and everything below it are contiguous
-	 * and nothing before them compares above dir. */
-	while (a < b) {
-		size_t mid = a + (b - a) / 2;
-
-		if (lk_path_cmp(scan->files[mid].path, dir) < 0)
-			a = mid + 1;
-		else
-			b = mid;
-	}
-	*lo = a;
-	while (a < scan->n_files && path_under(scan->files[a].path, dir))
-		a++;
-	*hi = a;
-}
-
 /* How many of the entries [lo, hi) belong to unit. */
 static size_t owned_count(const struct lk_unit_table *units, uint32_t unit, size_t lo, size_t hi)
 {
@@ -194,7 +168,7 @@ static char *links_stay_inside(const struct lk_scan *scan, const struct lk_unit_
 		/* In the store only the unit's own files exist below its root. */
 		if (link_resolve(f->path, f->link_target, resolved, sizeof(resolved)) == 0 &&
 		    path_under(resolved, root)) {
-			tree_range(scan, resolved, &lo, &hi);
+			lk_scan_find_below(scan, resolved, &lo, &hi);
 			if (hi > lo && owned_count(units, unit, lo, hi) == hi - lo)
 				continue;
 		}
@@ -409,7 +383,7 @@ int lk_share_init(struct lk_share *share, const char *store, const char *prefix,
 
 			share->names[f] = path_join(su->dir, path_below(scan->files[f].path, su->root));
 		}
-		tree_range(scan, su->root, &lo, &hi);
+		lk_scan_find_below(scan, su->root, &lo, &hi);
 		if (su->root[0] && owned_count(units, i, lo, hi) == hi - lo)
 			link_add(share, &cap_links, i, su->root);
 		else
