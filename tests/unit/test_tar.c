@@ -560,6 +560,69 @@ static void test_reproducible(void **state)
 	tree_release(&t2);
 }
 
+/* Entries named by the caller (the shared store), with added links. */
+static void test_entries(void **state)
+{
+	struct tree_fixture t;
+	struct membuf m = { 0 };
+	struct read_tar r;
+	struct lk_error err;
+	struct lk_tar_opts opts = { .mtime = 7, .prefix = "ignored" };
+	const struct read_entry *e;
+	uint32_t a, b, c;
+
+	tree_init(&t);
+	tree_text(&t, "pkg/x.py", "x = 1\n", 0644);
+	tree_hardlink(&t, "pkg/y.py", "pkg/x.py");
+	tree_text(&t, "run", "#!/bin/sh\n", 0755);
+	tree_scan(&t);
+	a = tree_index(&t, "pkg/x.py");
+	b = tree_index(&t, "pkg/y.py");
+	c = tree_index(&t, "run");
+	{
+		const struct lk_tar_entry entries[] = {
+			{ "app/pkg", LK_TAR_LINK, "../store/pkg-1.0" },
+			{ "app/run", c, NULL },
+			{ "store/pkg-1.0/x.py", a, NULL },
+			{ "store/pkg-1.0/y.py", b, NULL },
+		};
+
+		lk_error_clear(&err);
+		assert_int_equal(lk_tar_write_entries(&t.scan, entries, 4, &opts, mem_sink, &m, &err), LK_OK);
+	}
+	read_tar(&m, &r);
+	assert_well_formed(&r, "");
+	assert_null(find_entry(&r, "ignored"));
+	e = find_entry(&r, "app/pkg");
+	assert_int_equal(e->type, AE_IFLNK);
+	assert_string_equal(e->symlink, "../store/pkg-1.0");
+	assert_int_equal(find_entry(&r, "app/run")->perm, 0755);
+	assert_int_equal(find_entry(&r, "store")->type, AE_IFDIR);
+	assert_memory_equal(find_entry(&r, "store/pkg-1.0/x.py")->data, "x = 1\n", 6);
+	/* Hard links are found among the entries, under the entries' names. */
+	assert_string_equal(find_entry(&r, "store/pkg-1.0/y.py")->hardlink, "store/pkg-1.0/x.py");
+	assert_int_equal(find_entry(&r, "store/pkg-1.0/x.py")->mtime, 7);
+	read_tar_release(&r);
+
+	/* Unsorted, unclean, or escaping entries are refused. */
+	{
+		const struct lk_tar_entry unsorted[] = { { "b", a, NULL }, { "a", c, NULL } };
+		const struct lk_tar_entry unclean[] = { { "../x", a, NULL } };
+		const struct lk_tar_entry escaping[] = { { "app/l", LK_TAR_LINK, "../../etc" } };
+		const struct lk_tar_entry unknown[] = { { "a", 9999, NULL } };
+
+		m.len = 0;
+		assert_int_equal(lk_tar_write_entries(&t.scan, unsorted, 2, &opts, mem_sink, &m, &err), LK_FAILED);
+		assert_int_equal(lk_tar_write_entries(&t.scan, unclean, 1, &opts, mem_sink, &m, &err), LK_FAILED);
+		assert_non_null(strstr(err.msg, "../x"));
+		assert_int_equal(lk_tar_write_entries(&t.scan, escaping, 1, &opts, mem_sink, &m, &err), LK_FAILED);
+		assert_non_null(strstr(err.msg, "app/l"));
+		assert_int_equal(lk_tar_write_entries(&t.scan, unknown, 1, &opts, mem_sink, &m, &err), LK_FAILED);
+	}
+	free(m.data);
+	tree_release(&t);
+}
+
 /* Keeps the head of the stream and counts the rest (for huge files). */
 struct head_sink {
 	unsigned char head[65536];
@@ -739,6 +802,7 @@ int main(void)
 		cmocka_unit_test(test_setuid),
 		cmocka_unit_test(test_reproducible),
 		cmocka_unit_test(test_huge_sparse_file),
+		cmocka_unit_test(test_entries),
 		cmocka_unit_test(test_file_changed_size),
 		cmocka_unit_test(test_sink_failure),
 		cmocka_unit_test(test_bad_lists),
