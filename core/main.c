@@ -1,5 +1,8 @@
 /* main.c - the layerkit command line. */
+#include "analyze.h"
 #include "build.h"
+#include "diff.h"
+#include "explain.h"
 #include "progress.h"
 #include "push.h"
 #include "oci.h"
@@ -20,12 +23,16 @@ static const char usage_text[] =
 "commands:\n"
 "  build      write each app's image as an OCI layout\n"
 "  plan       print the layer plan (layers, units, files, bytes); writes nothing\n"
+"             plan --explain PATH...: each path's unit, origin, layer and the reason\n"
+"  analyze    every installed strategy's plan of an app, measured: layers, image\n"
+"             size, bytes a package bump or an app change rebuilds; a recommendation\n"
+"  diff       diff A B (OCI layouts DIR[:TAG]): B's layers A has, lacks, bytes moved\n"
 "  discover   print the units discovery finds; writes nothing\n"
 "  plugins    list the plugins found (kind, name, ABI, file); -v adds their options\n"
 "  cache      show the layer cache; --max-size SIZE / --older-than AGE prune it\n"
 "  push       push an image: push [--insecure] DIR[:TAG] REF, or push -c FILE --app NAME REF\n"
 "\n"
-"options of build, plan and discover:\n"
+"options of build, plan, analyze and discover:\n"
 "  -c, --config FILE      layering.ini to read (default: ./layering.ini when it exists)\n"
 "      --app NAME         only this app (repeatable); with --root: the app to (re)root\n"
 "      --root DIR         build DIR (without --app: one app named 'app' from DIR)\n"
@@ -36,7 +43,8 @@ static const char usage_text[] =
 "      --compression C    gzip, zstd or none\n"
 "  -j, --jobs N           threads (default: the number of CPUs)\n"
 "      --plugin-path DIRS extra plugin directories, ':'-separated, searched first\n"
-"      --json             machine-readable output (plan, discover, plugins)\n"
+"      --json             machine-readable output (plan, discover, analyze, diff, plugins)\n"
+"      --explain          plan: explain the paths given as arguments\n"
 "      --no-cache         neither use nor fill the layer cache\n"
 "      --cache-dir DIR    layer cache (default: cache_dir, $XDG_CACHE_HOME/layerkit)\n"
 "      --push REF         build: then push the image to REF (registry/name:tag)\n"
@@ -46,7 +54,8 @@ static const char usage_text[] =
 "  -v, --verbose   more messages      -q, --quiet   errors only\n"
 "  -h, --help      this text          --version     print the version\n"
 "\n"
-"exit status: 0 success, 1 build error, 2 usage or configuration error\n";
+"exit status: 0 success, 1 build error, 2 usage or configuration error (also:\n"
+"a path plan --explain does not find; a missing or invalid layout for diff)\n";
 
 struct cli {
 	const char *command;
@@ -60,6 +69,7 @@ struct cli {
 	int n_args;
 	long jobs;
 	int json;
+	int explain;
 	int no_cache;
 	int insecure;
 };
@@ -74,7 +84,7 @@ static int usage_error(const char *fmt, const char *arg)
 
 enum { OPT_APP = 256, OPT_ROOT, OPT_DISCOVERY, OPT_STRATEGY, OPT_TAG, OPT_COMPRESSION,
        OPT_PLUGIN_PATH, OPT_JSON, OPT_VERSION, OPT_NO_CACHE, OPT_CACHE_DIR, OPT_MAX_SIZE,
-       OPT_OLDER_THAN, OPT_PUSH, OPT_INSECURE };
+       OPT_OLDER_THAN, OPT_PUSH, OPT_INSECURE, OPT_EXPLAIN };
 
 static const struct option long_options[] = {
 	{ "config", required_argument, NULL, 'c' },
@@ -88,6 +98,7 @@ static const struct option long_options[] = {
 	{ "jobs", required_argument, NULL, 'j' },
 	{ "plugin-path", required_argument, NULL, OPT_PLUGIN_PATH },
 	{ "json", no_argument, NULL, OPT_JSON },
+	{ "explain", no_argument, NULL, OPT_EXPLAIN },
 	{ "no-cache", no_argument, NULL, OPT_NO_CACHE },
 	{ "push", required_argument, NULL, OPT_PUSH },
 	{ "insecure", no_argument, NULL, OPT_INSECURE },
@@ -121,6 +132,7 @@ static int parse_args(struct cli *cli, int argc, char **argv)
 		case OPT_COMPRESSION: cli->compression = optarg; break;
 		case OPT_PLUGIN_PATH: cli->plugin_path = optarg; break;
 		case OPT_JSON: cli->json = 1; break;
+		case OPT_EXPLAIN: cli->explain = 1; break;
 		case OPT_NO_CACHE: cli->no_cache = 1; break;
 		case OPT_PUSH: cli->push_ref = optarg; break;
 		case OPT_INSECURE: cli->insecure = 1; break;
@@ -150,8 +162,9 @@ static int parse_args(struct cli *cli, int argc, char **argv)
 		/* Options may also follow the command. */
 		return parse_args(cli, argc - optind, argv + optind);
 	}
-	/* Only push takes positional arguments. */
-	if (optind < argc && strcmp(cli->command, "push") != 0)
+	/* Only push, diff and plan --explain take positional arguments. */
+	if (optind < argc && strcmp(cli->command, "push") != 0 && strcmp(cli->command, "diff") != 0 &&
+	    !(cli->explain && !strcmp(cli->command, "plan")))
 		return usage_error("unexpected argument '%s'", argv[optind]);
 	cli->args = argv + optind;
 	cli->n_args = argc - optind;
@@ -560,6 +573,201 @@ static int cmd_apps(struct cli *cli, enum lk_stage stage, int build)
 	return rc;
 }
 
+/* Reads the config, picks the apps and the plugin directories for a command
+ * that looks at apps.  Returns -1 (all three filled: release them) or an
+ * exit code (nothing to release). */
+static int apps_open(struct cli *cli, struct lk_config *cfg, struct lk_app ***apps,
+		     size_t *n_apps, struct lk_plugin_dirs *dirs)
+{
+	struct lk_error err;
+	int rc;
+
+	lk_error_clear(&err);
+	rc = load_config(cli, cfg, &err);
+	if (rc >= 0) {
+		if (err.msg[0])
+			fprintf(stderr, "layerkit: error: %s\n", err.msg);
+		lk_config_release(cfg);
+		return rc;
+	}
+	rc = select_apps(cli, cfg, apps, n_apps);
+	if (rc >= 0) {
+		lk_config_release(cfg);
+		return rc;
+	}
+	plugin_dirs_for(dirs, cli, cfg);
+	return -1;
+}
+
+static void apps_close(struct lk_config *cfg, struct lk_app **apps, struct lk_plugin_dirs *dirs)
+{
+	free(apps);
+	lk_plugin_dirs_release(dirs);
+	lk_config_release(cfg);
+}
+
+static void json_print(json_t *doc)
+{
+	char *text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
+
+	if (text)
+		printf("%s\n", text);
+	free(text);
+}
+
+/* plan --explain PATH...: one app; exit 2 when a path is not found. */
+static int cmd_explain(struct cli *cli)
+{
+	struct lk_config cfg;
+	struct lk_plugin_dirs dirs;
+	struct lk_app **apps;
+	struct lk_app_run run;
+	struct lk_share share = { 0 };
+	struct lk_error err;
+	json_t *all = cli->json ? json_array() : NULL;
+	size_t n_apps;
+	int rc;
+
+	rc = apps_open(cli, &cfg, &apps, &n_apps, &dirs);
+	if (rc >= 0) {
+		json_decref(all);
+		return rc;
+	}
+	if (n_apps != 1 || !cli->n_args) {
+		rc = usage_error("%s", n_apps != 1 ?
+				 "plan --explain looks at one app: choose it with --app NAME" :
+				 "plan --explain takes the paths to explain, e.g. plan --explain app/main.py");
+		goto out_close;
+	}
+	lk_error_clear(&err);
+	if (lk_app_run_prepare(&run, &cfg, apps[0], &dirs, LK_STAGE_PLAN, &err) != LK_OK) {
+		fprintf(stderr, "layerkit: error: %s\n", err.msg);
+		rc = err.exit_code ? err.exit_code : LK_EXIT_BUILD;
+		goto out_close;
+	}
+	if (apps[0]->shared_store &&
+	    lk_share_init(&share, apps[0]->shared_store, apps[0]->prefix, &run.scan, &run.units,
+			  &run.plan, &err) != LK_OK) {
+		fprintf(stderr, "layerkit: error: app '%s': %s\n", apps[0]->name, err.msg);
+		rc = err.exit_code ? err.exit_code : LK_EXIT_BUILD;
+		goto out_release_run;
+	}
+	rc = LK_EXIT_OK;
+	for (int i = 0; i < cli->n_args; i++) {
+		struct lk_explain_item item;
+		const struct lk_share *sp = apps[0]->shared_store ? &share : NULL;
+
+		lk_error_clear(&err);
+		if (lk_explain_path(&run, sp, cli->args[i], &item, &err) != LK_OK) {
+			fprintf(stderr, "layerkit: error: %s\n", err.msg);
+			if (all)
+				json_array_append_new(all, json_pack("{s:s, s:s}", "query",
+								     cli->args[i], "error", err.msg));
+			rc = LK_EXIT_USAGE;
+			continue;
+		}
+		if (all) {
+			json_array_append_new(all, lk_explain_json(&run, sp, &item));
+		} else {
+			if (i)
+				putchar('\n');
+			lk_explain_print(stdout, &run, sp, &item);
+		}
+		lk_explain_item_release(&item);
+	}
+	if (all)
+		json_print(all);
+out_release_run:
+	lk_share_release(&share);
+	lk_app_run_release(&run);
+out_close:
+	json_decref(all);
+	apps_close(&cfg, apps, &dirs);
+	return rc;
+}
+
+/* analyze: every installed strategy's plan of each app, measured. */
+static int cmd_analyze(struct cli *cli)
+{
+	struct lk_config cfg;
+	struct lk_plugin_dirs dirs;
+	struct lk_app **apps;
+	struct lk_error err;
+	json_t *all = cli->json ? json_array() : NULL;
+	size_t n_apps;
+	int rc;
+
+	rc = apps_open(cli, &cfg, &apps, &n_apps, &dirs);
+	if (rc >= 0) {
+		json_decref(all);
+		return rc;
+	}
+	rc = LK_EXIT_OK;
+	for (size_t i = 0; i < n_apps; i++) {
+		struct lk_app_run run;
+		struct lk_analysis analysis;
+
+		lk_error_clear(&err);
+		if (lk_app_run_prepare(&run, &cfg, apps[i], &dirs, LK_STAGE_DISCOVER, &err) != LK_OK) {
+			fprintf(stderr, "layerkit: error: %s\n", err.msg);
+			rc = err.exit_code ? err.exit_code : LK_EXIT_BUILD;
+			break;
+		}
+		lk_analyze_app(&analysis, &run, &dirs);
+		if (all) {
+			json_array_append_new(all, lk_analysis_json(&analysis, &run));
+		} else {
+			if (i)
+				putchar('\n');
+			lk_analysis_print(stdout, &analysis, &run);
+		}
+		lk_analysis_release(&analysis);
+		lk_app_run_release(&run);
+	}
+	if (all && rc == LK_EXIT_OK)
+		json_print(all);
+	json_decref(all);
+	apps_close(&cfg, apps, &dirs);
+	return rc;
+}
+
+/* diff A B: a report, exit 0 whatever differs; 2 for a bad layout. */
+static int cmd_diff(struct cli *cli)
+{
+	struct lk_image a, b;
+	struct lk_image_diff d;
+	struct lk_error err;
+	int rc = LK_EXIT_USAGE;
+
+	if (cli->n_args != 2)
+		return usage_error("%s", "diff takes two OCI layouts, A and B (DIR or DIR:TAG)");
+	lk_error_clear(&err);
+	if (lk_image_load(&a, cli->args[0], &err) != LK_OK) {
+		fprintf(stderr, "layerkit: error: A: %s\n", err.msg);
+		goto out_release_a;
+	}
+	if (lk_image_load(&b, cli->args[1], &err) != LK_OK) {
+		fprintf(stderr, "layerkit: error: B: %s\n", err.msg);
+		goto out_release_b;
+	}
+	lk_image_diff(&a, &b, &d);
+	if (cli->json) {
+		json_t *doc = lk_diff_json(&a, &b, &d);
+
+		json_print(doc);
+		json_decref(doc);
+	} else {
+		lk_diff_print(stdout, &a, &b, &d);
+	}
+	lk_image_diff_release(&d);
+	rc = LK_EXIT_OK;
+out_release_b:
+	lk_image_release(&b);
+out_release_a:
+	lk_image_release(&a);
+	return rc;
+}
+
 /* "90", "90s", "15m", "12h", "7d" -> seconds; -1 on a bad value. */
 static int64_t parse_age(const char *s)
 {
@@ -748,8 +956,16 @@ int main(int argc, char **argv)
 		goto out;
 	if (!strcmp(cli.command, "build"))
 		rc = cmd_apps(&cli, LK_STAGE_PLAN, 1);
+	else if (cli.explain && strcmp(cli.command, "plan"))
+		rc = usage_error("%s", "--explain goes with plan: layerkit plan --explain PATH...");
+	else if (!strcmp(cli.command, "plan") && cli.explain)
+		rc = cmd_explain(&cli);
 	else if (!strcmp(cli.command, "plan"))
 		rc = cmd_apps(&cli, LK_STAGE_PLAN, 0);
+	else if (!strcmp(cli.command, "analyze"))
+		rc = cmd_analyze(&cli);
+	else if (!strcmp(cli.command, "diff"))
+		rc = cmd_diff(&cli);
 	else if (!strcmp(cli.command, "discover"))
 		rc = cmd_apps(&cli, LK_STAGE_DISCOVER, 0);
 	else if (!strcmp(cli.command, "plugins"))
@@ -759,8 +975,8 @@ int main(int argc, char **argv)
 	else if (!strcmp(cli.command, "push"))
 		rc = cmd_push(&cli);
 	else
-		rc = usage_error("unknown command '%s' (build, plan, discover, plugins)",
-				 cli.command);
+		rc = usage_error("unknown command '%s' (build, plan, analyze, diff, discover, "
+				 "plugins, cache, push)", cli.command);
 out:
 	lk_string_list_release(&cli.apps);
 	return rc;
