@@ -1,5 +1,6 @@
 /* cache.c - the content-addressed layer cache. */
 #include "cache.h"
+#include "compress.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -147,8 +148,13 @@ void lk_layer_fingerprint(const struct lk_scan *scan, const uint32_t *files, siz
 	*cacheable = 1;
 	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
 	hash_str(md, LK_CACHE_FORMAT);
-	hash_str(md, lk_layer_media_type(opts->compression));
-	hash_u64(md, (uint64_t)(int64_t)opts->level);
+	{
+		/* Compressor, library version, level, block size: all that decides the bytes. */
+		char settings[256];
+
+		lk_compress_settings(opts->compression, opts->level, settings, sizeof(settings));
+		hash_str(md, settings);
+	}
 	hash_u64(md, (uint64_t)opts->mtime);
 	hash_str(md, opts->prefix);
 	hash_u64(md, (uint64_t)opts->keep_setuid);
