@@ -47,7 +47,9 @@ static const struct lk_compressor_ops none_ops = {
  *
  * The caller's thread fills the blocks and writes the members in order;
  * workers compress them.  A ring of slots bounds the memory; slots are
- * submitted, compressed and written in ring order.
+ * submitted, compressed and written in ring order.  Workers start with
+ * the first full block: a layer under one block (most app layers) is
+ * compressed in the caller's thread, without starting any.
  */
 
 enum slot_state {
@@ -66,7 +68,8 @@ struct gzip_slot {
 };
 
 struct gzip_state {
-	struct libdeflate_compressor **deflaters; /* one per worker, or one inline */
+	struct libdeflate_compressor *inline_deflater;	/* the caller's, made when needed */
+	struct libdeflate_compressor **deflaters;	/* one per started worker */
 	size_t out_cap;
 	struct gzip_slot *slots;
 	unsigned n_slots;
@@ -125,6 +128,32 @@ static void *gzip_worker(void *p)
 	return NULL;
 }
 
+static int gzip_workers_start(struct lk_compressor *c, struct lk_error *err)
+{
+	struct gzip_state *gz = c->state;
+
+	for (unsigned i = 0; i < gz->n_workers; i++) {
+		struct gzip_worker_arg *arg;
+		int e;
+
+		gz->deflaters[i] = libdeflate_alloc_compressor(c->level);
+		if (!gz->deflaters[i])
+			return lk_error_set(err, LK_EXIT_BUILD,
+					    "gzip: cannot start libdeflate at level %d (out of memory)", c->level);
+		arg = lk_xmalloc(sizeof(*arg));
+		arg->gz = gz;
+		arg->index = i;
+		e = pthread_create(&gz->workers[i], NULL, gzip_worker, arg);
+		if (e) {
+			free(arg);
+			return lk_error_set(err, LK_EXIT_BUILD, "gzip: cannot start a compression thread: %s",
+					    strerror(e));
+		}
+		gz->n_started++;
+	}
+	return LK_OK;
+}
+
 static void gzip_workers_stop(struct gzip_state *gz)
 {
 	if (!gz->n_started)
@@ -150,8 +179,9 @@ static void gzip_free(struct lk_compressor *c)
 		free(gz->slots[i].in);
 		free(gz->slots[i].out);
 	}
-	for (unsigned i = 0; i < (gz->n_workers ? gz->n_workers : 1); i++)
+	for (unsigned i = 0; i < gz->n_workers; i++)
 		libdeflate_free_compressor(gz->deflaters[i]);
+	libdeflate_free_compressor(gz->inline_deflater);
 	if (gz->n_workers) {
 		pthread_cond_destroy(&gz->done_cond);
 		pthread_cond_destroy(&gz->work_cond);
@@ -167,55 +197,27 @@ static void gzip_free(struct lk_compressor *c)
 static int gzip_open(struct lk_compressor *c, struct lk_error *err)
 {
 	struct gzip_state *gz = lk_xcalloc(1, sizeof(*gz));
-	unsigned n_deflaters;
 
 	c->state = gz;
 	/* One thread compresses inline; more get workers and two slots each
-	 * (one compressing, one queued) plus the one being filled. */
+	 * (one compressing, one queued) plus the one being filled.  Untouched
+	 * slot memory is never faulted in. */
 	gz->n_workers = c->threads > 1 ? c->threads : 0;
 	gz->n_slots = gz->n_workers ? 2 * gz->n_workers + 1 : 1;
-	n_deflaters = gz->n_workers ? gz->n_workers : 1;
-	gz->deflaters = lk_xcalloc(n_deflaters, sizeof(*gz->deflaters));
-	for (unsigned i = 0; i < n_deflaters; i++) {
-		gz->deflaters[i] = libdeflate_alloc_compressor(c->level);
-		if (!gz->deflaters[i]) {
-			lk_error_set(err, LK_EXIT_BUILD, "gzip: cannot start libdeflate at level %d (out of memory)",
-				     c->level);
-			goto out_free;
-		}
-	}
-	gz->out_cap = libdeflate_gzip_compress_bound(gz->deflaters[0], LK_GZIP_BLOCK_SIZE);
+	gz->out_cap = libdeflate_gzip_compress_bound(NULL, LK_GZIP_BLOCK_SIZE);
 	gz->slots = lk_xcalloc(gz->n_slots, sizeof(*gz->slots));
 	for (unsigned i = 0; i < gz->n_slots; i++) {
 		gz->slots[i].in = lk_xmalloc(LK_GZIP_BLOCK_SIZE);
 		gz->slots[i].out = lk_xmalloc(gz->out_cap);
 	}
-	if (!gz->n_workers)
-		return LK_OK;
-
-	pthread_mutex_init(&gz->mutex, NULL);
-	pthread_cond_init(&gz->work_cond, NULL);
-	pthread_cond_init(&gz->done_cond, NULL);
-	gz->workers = lk_xcalloc(gz->n_workers, sizeof(*gz->workers));
-	for (unsigned i = 0; i < gz->n_workers; i++) {
-		struct gzip_worker_arg *arg = lk_xmalloc(sizeof(*arg));
-		int e;
-
-		arg->gz = gz;
-		arg->index = i;
-		e = pthread_create(&gz->workers[i], NULL, gzip_worker, arg);
-		if (e) {
-			free(arg);
-			lk_error_set(err, LK_EXIT_BUILD, "gzip: cannot start a compression thread: %s",
-				     strerror(e));
-			goto out_free;
-		}
-		gz->n_started++;
+	if (gz->n_workers) {
+		pthread_mutex_init(&gz->mutex, NULL);
+		pthread_cond_init(&gz->work_cond, NULL);
+		pthread_cond_init(&gz->done_cond, NULL);
+		gz->deflaters = lk_xcalloc(gz->n_workers, sizeof(*gz->deflaters));
+		gz->workers = lk_xcalloc(gz->n_workers, sizeof(*gz->workers));
 	}
 	return LK_OK;
-out_free:
-	gzip_free(c);
-	return LK_FAILED;
 }
 
 /* Writes the oldest pending member, waiting for its worker if needed. */
@@ -224,7 +226,7 @@ static int gzip_write_oldest(struct lk_compressor *c, struct lk_error *err)
 	struct gzip_state *gz = c->state;
 	struct gzip_slot *slot = &gz->slots[gz->oldest];
 
-	if (gz->n_workers) {
+	if (gz->n_started) {
 		pthread_mutex_lock(&gz->mutex);
 		while (slot->state != SLOT_DONE)
 			pthread_cond_wait(&gz->done_cond, &gz->mutex);
@@ -243,16 +245,30 @@ static int gzip_write_oldest(struct lk_compressor *c, struct lk_error *err)
 	return LK_OK;
 }
 
-/* Hands the slot being filled to a worker (or compresses it inline) and
- * moves on to the next, first writing out the member that held it. */
-static int gzip_submit(struct lk_compressor *c, struct lk_error *err)
+/*
+ * Hands the slot being filled to a worker (or, before any is started,
+ * compresses it in this thread) and moves on to the next slot, first
+ * writing out the member that held it.  full: more data follows, so the
+ * workers are worth starting.
+ */
+static int gzip_submit(struct lk_compressor *c, int full, struct lk_error *err)
 {
 	struct gzip_state *gz = c->state;
 	struct gzip_slot *slot = &gz->slots[gz->fill];
 
+	if (full && gz->n_workers && !gz->n_started && gzip_workers_start(c, err) != LK_OK)
+		return LK_FAILED;
 	gz->n_pending++;
-	if (!gz->n_workers) {
-		gzip_slot_compress(gz->deflaters[0], gz->out_cap, slot);
+	gz->fill = (gz->fill + 1) % gz->n_slots;
+	if (!gz->n_started) {
+		if (!gz->inline_deflater) {
+			gz->inline_deflater = libdeflate_alloc_compressor(c->level);
+			if (!gz->inline_deflater)
+				return lk_error_set(err, LK_EXIT_BUILD,
+						    "gzip: cannot start libdeflate at level %d (out of memory)",
+						    c->level);
+		}
+		gzip_slot_compress(gz->inline_deflater, gz->out_cap, slot);
 		slot->state = SLOT_DONE;
 		return gzip_write_oldest(c, err);
 	}
@@ -261,7 +277,6 @@ static int gzip_submit(struct lk_compressor *c, struct lk_error *err)
 	gz->n_queued++;
 	pthread_cond_signal(&gz->work_cond);
 	pthread_mutex_unlock(&gz->mutex);
-	gz->fill = (gz->fill + 1) % gz->n_slots;
 	if (gz->n_pending == gz->n_slots)
 		return gzip_write_oldest(c, err);
 	return LK_OK;
@@ -283,7 +298,7 @@ static int gzip_write(struct lk_compressor *c, const void *data, size_t len,
 		slot->in_len += n;
 		p += n;
 		len -= n;
-		if (slot->in_len == LK_GZIP_BLOCK_SIZE && gzip_submit(c, err) != LK_OK)
+		if (slot->in_len == LK_GZIP_BLOCK_SIZE && gzip_submit(c, 1, err) != LK_OK)
 			return LK_FAILED;
 	}
 	return LK_OK;
@@ -295,7 +310,7 @@ static int gzip_finish(struct lk_compressor *c, struct lk_error *err)
 
 	/* The last, short block; an empty stream is still one member. */
 	if (gz->slots[gz->fill].in_len || !c->bytes_in) {
-		if (gzip_submit(c, err) != LK_OK)
+		if (gzip_submit(c, 0, err) != LK_OK)
 			return LK_FAILED;
 	}
 	while (gz->n_pending)

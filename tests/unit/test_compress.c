@@ -227,6 +227,9 @@ static void test_gzip_thread_independent(void **state)
 {
 	check_independent(LK_COMPRESS_GZIP, -1, 7 * LK_GZIP_BLOCK_SIZE + 4321);
 	check_independent(LK_COMPRESS_GZIP, 1, 3 * LK_GZIP_BLOCK_SIZE);
+	/* Under one block no worker starts; exactly one starts them at the end. */
+	check_independent(LK_COMPRESS_GZIP, -1, 100000);
+	check_independent(LK_COMPRESS_GZIP, -1, LK_GZIP_BLOCK_SIZE);
 }
 
 static void test_zstd_thread_independent(void **state)
