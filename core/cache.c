@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +137,56 @@ out:
 	return rc;
 }
 
+static const struct lk_scan *inode_scan;
+static const uint32_t *inode_files;
+
+static int cmp_inode(const void *a, const void *b)
+{
+	const struct lk_file_stat *x = &inode_scan->stats[inode_files[*(const size_t *)a]];
+	const struct lk_file_stat *y = &inode_scan->stats[inode_files[*(const size_t *)b]];
+
+	if (x->dev != y->dev)
+		return x->dev < y->dev ? -1 : 1;
+	if (x->ino != y->ino)
+		return x->ino < y->ino ? -1 : 1;
+	return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
+}
+
+/*
+ * For each file of the layer, the position of the first regular file in
+ * the layer with the same (dev, ino), itself when none comes before it.
+ * NULL when the layer has no regular files.  The caller frees it.
+ */
+static size_t *inode_groups(const struct lk_scan *scan, const uint32_t *files, size_t n)
+{
+	static pthread_mutex_t sort_lock = PTHREAD_MUTEX_INITIALIZER;
+	size_t *order, *first;
+
+	if (n == 0)
+		return NULL;
+	order = lk_xcalloc(n, sizeof(size_t));
+	first = lk_xcalloc(n, sizeof(size_t));
+	for (size_t i = 0; i < n; i++)
+		order[i] = first[i] = i;
+	/* qsort has no context argument; layers are fingerprinted in parallel. */
+	pthread_mutex_lock(&sort_lock);
+	inode_scan = scan;
+	inode_files = files;
+	qsort(order, n, sizeof(size_t), cmp_inode);
+	pthread_mutex_unlock(&sort_lock);
+	for (size_t k = 1; k < n; k++) {
+		const struct lk_file_stat *a = &scan->stats[files[order[k - 1]]];
+		const struct lk_file_stat *b = &scan->stats[files[order[k]]];
+
+		if (a->dev == b->dev && a->ino == b->ino &&
+		    scan->files[files[order[k]]].type == LK_FILE_REGULAR &&
+		    scan->files[files[order[k - 1]]].type == LK_FILE_REGULAR)
+			first[order[k]] = first[order[k - 1]];
+	}
+	free(order);
+	return first;
+}
+
 void lk_layer_fingerprint(const struct lk_scan *scan, const uint32_t *files, size_t n_files,
 			  const struct lk_layer_opts *opts, enum lk_verify verify,
 			  int64_t racy_after_ns, char fp_hex[LK_SHA256_HEX_LEN + 1],
@@ -144,6 +195,8 @@ void lk_layer_fingerprint(const struct lk_scan *scan, const uint32_t *files, siz
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	unsigned char digest[32];
 	unsigned int len = 0;
+
+	size_t *first_of_inode = inode_groups(scan, files, n_files);
 
 	*cacheable = 1;
 	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
@@ -169,7 +222,9 @@ void lk_layer_fingerprint(const struct lk_scan *scan, const uint32_t *files, siz
 		hash_u64(md, f->size);
 		hash_u64(md, f->mode);
 		hash_str(md, f->link_target);
-		hash_u64(md, st->nlink > 1 ? st->ino : 0);	/* hard links change the tar */
+		/* Files sharing an inode are stored once, then as links: the
+		 * layer's link structure is part of its bytes. */
+		hash_u64(md, first_of_inode ? first_of_inode[i] : i);
 		if (f->type != LK_FILE_REGULAR)
 			continue;
 		if (verify == LK_VERIFY_CONTENT) {
@@ -202,6 +257,7 @@ void lk_layer_fingerprint(const struct lk_scan *scan, const uint32_t *files, siz
 	}
 	EVP_DigestFinal_ex(md, digest, &len);
 	EVP_MD_CTX_free(md);
+	free(first_of_inode);
 	lk_hex(digest, 32, fp_hex);
 }
 
@@ -308,6 +364,7 @@ int lk_cache_fetch(struct lk_cache *cache, const char *fp_hex, struct lk_layout 
 		   struct lk_blob_info *blob)
 {
 	struct stat cst, ost;
+	char tmp[128];
 	const char *hex;
 	int fd;
 
@@ -339,11 +396,20 @@ int lk_cache_fetch(struct lk_cache *cache, const char *fp_hex, struct lk_layout 
 		drop_entry(cache, fp_hex, hex);
 		return 0;
 	}
-	if (linkat(cache->blobs_fd, hex, layout->blobs_fd, hex, 0) != 0 && errno != EEXIST) {
-		if (errno != EXDEV || copy_file(fd, layout->blobs_fd, hex) != 0) {
+	/* Linked under a temporary name and renamed over the digest name: a
+	 * blob of that name already in the output is not the cache's (checked
+	 * above), so it may be truncated or damaged; replace it. */
+	snprintf(tmp, sizeof(tmp), ".tmp-link-%ld-%s", (long)getpid(), hex);
+	unlinkat(layout->blobs_fd, tmp, 0);
+	if (linkat(cache->blobs_fd, hex, layout->blobs_fd, tmp, 0) == 0) {
+		if (renameat(layout->blobs_fd, tmp, layout->blobs_fd, hex) != 0) {
+			unlinkat(layout->blobs_fd, tmp, 0);
 			close(fd);
 			return 0;
 		}
+	} else if (errno != EXDEV || copy_file(fd, layout->blobs_fd, hex) != 0) {
+		close(fd);
+		return 0;
 	}
 	close(fd);
 	lk_layout_note_blob(layout, hex);

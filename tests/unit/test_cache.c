@@ -171,6 +171,17 @@ static void test_verify_content(void **state)
 	fp_of(fx, LK_VERIFY_STAT, stat_after, &ok);
 	assert_string_equal(stat_before, stat_after);	/* why stat mode needs the racy rule */
 	assert_string_not_equal(before, stat_before);	/* the two modes never share entries */
+	/* Two files sharing an inode are stored as a hard link: another layer. */
+	fp_of(fx, LK_VERIFY_CONTENT, before, &ok);
+	fx->stats[1].ino = fx->stats[0].ino;
+	fp_of(fx, LK_VERIFY_CONTENT, after, &ok);
+	assert_string_not_equal(before, after);
+	fx->stats[1].ino = 101;
+	/* ... but not the inode numbers themselves, in content mode. */
+	fx->stats[0].ino = 900;
+	fx->stats[1].ino = 901;
+	fp_of(fx, LK_VERIFY_CONTENT, after, &ok);
+	assert_string_equal(before, after);
 }
 
 static void open_layout(struct lk_layout *layout, const char *dir)
