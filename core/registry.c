@@ -723,6 +723,7 @@ struct lk_registry {
 	char *base_url;			/* "https://host:port" */
 	char *origin;			/* base_url's origin: credentials go only there */
 	int insecure;
+	int pull_only;			/* ask tokens for pull, not pull,push */
 	char *auth_file;
 	char **pull_scopes;		/* NULL-terminated */
 
@@ -757,6 +758,7 @@ struct http_response {
 	char *location;
 	char *challenge;		/* Www-Authenticate */
 	char *content_digest;		/* Docker-Content-Digest */
+	char *content_type;
 	char *body;
 	size_t body_len;
 };
@@ -766,6 +768,7 @@ static void http_response_release(struct http_response *resp)
 	free(resp->location);
 	free(resp->challenge);
 	free(resp->content_digest);
+	free(resp->content_type);
 	free(resp->body);
 	memset(resp, 0, sizeof(*resp));
 }
@@ -816,7 +819,9 @@ static size_t header_cb(char *data, size_t size, size_t nitems, void *opaque)
 		free(resp->location);
 		free(resp->challenge);
 		free(resp->content_digest);
+		free(resp->content_type);
 		resp->location = resp->challenge = resp->content_digest = NULL;
+		resp->content_type = NULL;
 		return len;
 	}
 	colon = memchr(data, ':', len);
@@ -829,6 +834,8 @@ static size_t header_cb(char *data, size_t size, size_t nitems, void *opaque)
 		slot = &resp->challenge;
 	else if (name_len == 21 && !strncasecmp(data, "docker-content-digest", 21))
 		slot = &resp->content_digest;
+	else if (name_len == 12 && !strncasecmp(data, "content-type", 12))
+		slot = &resp->content_type;
 	if (!slot || *slot)
 		return len;
 	value = colon + 1;
@@ -843,6 +850,50 @@ static size_t header_cb(char *data, size_t size, size_t nitems, void *opaque)
 		memcpy(*slot, value, (size_t)(end - value));
 		(*slot)[end - value] = '\0';
 	}
+	return len;
+}
+
+/* Where a successful GET of a blob goes: a file, hashed as it is written. */
+struct http_sink {
+	int fd;
+	EVP_MD_CTX *sha;
+	uint64_t written;
+	uint64_t max;			/* more than this is an error (the descriptor's size) */
+	int write_error;		/* errno of a failed write, -1 for too many bytes */
+	CURL *curl;
+	struct http_response *resp;
+};
+
+static size_t body_cb(char *data, size_t size, size_t nitems, void *opaque);
+
+/* A 200 goes to the file; any other answer is kept as the body (an error
+ * document). */
+static size_t sink_cb(char *data, size_t size, size_t nitems, void *opaque)
+{
+	struct http_sink *sink = opaque;
+	size_t len = size * nitems, done = 0;
+	long status = 0;
+
+	curl_easy_getinfo(sink->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (status != 200)
+		return body_cb(data, size, nitems, sink->resp);
+	if (sink->written + len > sink->max) {
+		sink->write_error = -1;
+		return 0;
+	}
+	while (done < len) {
+		ssize_t n = write(sink->fd, data + done, len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			sink->write_error = n < 0 ? errno : EIO;
+			return 0;
+		}
+		done += (size_t)n;
+	}
+	EVP_DigestUpdate(sink->sha, data, len);
+	sink->written += len;
 	return len;
 }
 
@@ -904,7 +955,9 @@ struct http_request {
 	const char *url;
 	const char *content_type;	/* NULL = none */
 	const char *content_range;	/* NULL = none */
+	const char *accept;		/* NULL = none */
 	struct http_body *body;		/* NULL = empty */
+	struct http_sink *sink;		/* GET: a 200's body goes there; redirects followed */
 	int tries;			/* attempts on connection errors and 5xx */
 	int no_auth;			/* neither the registry's credentials nor a 401 retry */
 	const char *basic_user;		/* with no_auth: Basic credentials to send */
@@ -942,8 +995,25 @@ static CURLcode http_once(struct lk_registry_session *s, const struct http_reque
 		curl_easy_setopt(s->curl, CURLOPT_NOPROXY, "*");
 	curl_easy_setopt(s->curl, CURLOPT_HEADERFUNCTION, header_cb);
 	curl_easy_setopt(s->curl, CURLOPT_HEADERDATA, resp);
-	curl_easy_setopt(s->curl, CURLOPT_WRITEFUNCTION, body_cb);
-	curl_easy_setopt(s->curl, CURLOPT_WRITEDATA, resp);
+	if (rq->sink) {
+		/* a retry starts the file and its hash over */
+		rq->sink->written = 0;
+		rq->sink->write_error = 0;
+		rq->sink->curl = s->curl;
+		rq->sink->resp = resp;
+		if (ftruncate(rq->sink->fd, 0) != 0 || lseek(rq->sink->fd, 0, SEEK_SET) != 0)
+			rq->sink->write_error = errno;
+		EVP_DigestInit_ex(rq->sink->sha, EVP_sha256(), NULL);
+		curl_easy_setopt(s->curl, CURLOPT_WRITEFUNCTION, sink_cb);
+		curl_easy_setopt(s->curl, CURLOPT_WRITEDATA, rq->sink);
+		/* blob GETs may be redirected to storage; curl sends no
+		 * credentials to another host */
+		curl_easy_setopt(s->curl, CURLOPT_FOLLOWLOCATION, 1L);
+		curl_easy_setopt(s->curl, CURLOPT_MAXREDIRS, 5L);
+	} else {
+		curl_easy_setopt(s->curl, CURLOPT_WRITEFUNCTION, body_cb);
+		curl_easy_setopt(s->curl, CURLOPT_WRITEDATA, resp);
+	}
 	headers = curl_slist_append(headers, "Expect:");
 
 	if (!strcmp(rq->method, "HEAD")) {
@@ -970,6 +1040,11 @@ static CURLcode http_once(struct lk_registry_session *s, const struct http_reque
 	}
 	if (rq->content_type) {
 		line = lk_xasprintf("Content-Type: %s", rq->content_type);
+		headers = curl_slist_append(headers, line);
+		free(line);
+	}
+	if (rq->accept) {
+		line = lk_xasprintf("Accept: %s", rq->accept);
 		headers = curl_slist_append(headers, line);
 		free(line);
 	}
@@ -1051,7 +1126,10 @@ static void sleep_ms(unsigned ms)
 static void transfer_describe(struct lk_registry_session *s, CURLcode cc,
 			      const struct http_body *body, char *buf, size_t size)
 {
-	if (cc == CURLE_ABORTED_BY_CALLBACK && body && body->read_error)
+	if (cc == CURLE_WRITE_ERROR)
+		snprintf(buf, size, "writing the downloaded blob failed (%s)",
+			 s->curl_msg[0] ? s->curl_msg : "disk full, or more bytes than its descriptor says");
+	else if (cc == CURLE_ABORTED_BY_CALLBACK && body && body->read_error)
 		snprintf(buf, size, "reading the local blob failed: %s",
 			 body->read_error > 0 ? strerror(body->read_error) : "the file is shorter than its descriptor says");
 	else
@@ -1190,7 +1268,8 @@ static int token_fetch(struct lk_registry_session *s, const struct lk_auth_chall
 		free(url);
 		url = next;
 	}
-	scope = lk_xasprintf("repository:%s:pull,push", reg->repository);
+	scope = lk_xasprintf("repository:%s:%s", reg->repository,
+			     reg->pull_only ? "pull" : "pull,push");
 	next = url ? url_query_add(url, "scope", scope) : NULL;
 	free(url);
 	url = next;
@@ -1448,6 +1527,7 @@ struct lk_registry *lk_registry_open(const struct lk_registry_ref *ref,
 	reg->registry = lk_xstrdup(ref->registry);
 	reg->repository = lk_xstrdup(ref->repository);
 	reg->insecure = opts->insecure;
+	reg->pull_only = opts->pull_only;
 	reg->auth_file = opts->auth_file ? lk_xstrdup(opts->auth_file) : NULL;
 	while (opts->pull_scopes && opts->pull_scopes[n])
 		n++;
@@ -1758,6 +1838,114 @@ int lk_registry_manifest_put(struct lk_registry_session *s, const char *referenc
 			       reg->registry, reference, resp.content_digest, hex);
 	}
 	http_response_release(&resp);
+	free(what);
+	free(url);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Pulling                                                             */
+
+/* What a base image may be stored as: OCI and Docker schema 2. */
+static const char manifest_accept[] =
+	"application/vnd.oci.image.index.v1+json, "
+	"application/vnd.oci.image.manifest.v1+json, "
+	"application/vnd.docker.distribution.manifest.list.v2+json, "
+	"application/vnd.docker.distribution.manifest.v2+json";
+
+int lk_registry_manifest_get(struct lk_registry_session *s, const char *reference,
+			     char **data, size_t *len, char **media_type,
+			     struct lk_error *err)
+{
+	struct lk_registry *reg = s->reg;
+	struct http_response resp = { 0 };
+	struct http_request rq = { 0 };
+	char *url, *what;
+	int rc;
+
+	*data = NULL;
+	*len = 0;
+	*media_type = NULL;
+	url = lk_xasprintf("%s/v2/%s/manifests/%s", reg->base_url, reg->repository, reference);
+	what = lk_xasprintf("getting manifest %s", reference);
+	rq.method = "GET";
+	rq.url = url;
+	rq.accept = manifest_accept;
+	rq.tries = LK_REGISTRY_TRIES;
+	rq.what = what;
+	rc = http_request(s, &rq, &resp, err);
+	if (rc != LK_OK) {
+		rc = LK_FAILED;
+	} else if (resp.status != 200) {
+		rc = response_error(s, what, &resp, err);
+	} else if (resp.body_len >= RESPONSE_BODY_MAX) {
+		rc = lk_error_set(err, LK_EXIT_BUILD,
+				  "registry %s, repository %s: manifest %s is larger than %d bytes; it is not an image manifest",
+				  reg->registry, reg->repository, reference, RESPONSE_BODY_MAX);
+	} else {
+		const char *ct = resp.content_type ? resp.content_type : "";
+		size_t ct_len = strcspn(ct, "; ");
+
+		*media_type = lk_xmalloc(ct_len + 1);
+		memcpy(*media_type, ct, ct_len);
+		(*media_type)[ct_len] = '\0';
+		*len = resp.body_len;
+		*data = resp.body ? resp.body : lk_xstrdup("");
+		resp.body = NULL;
+	}
+	http_response_release(&resp);
+	free(what);
+	free(url);
+	return rc;
+}
+
+int lk_registry_blob_get(struct lk_registry_session *s, const char *digest, uint64_t size,
+			 int fd, struct lk_error *err)
+{
+	struct lk_registry *reg = s->reg;
+	struct http_response resp = { 0 };
+	struct http_request rq = { 0 };
+	struct http_sink sink = { .fd = fd, .max = size };
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int md_len = 0;
+	char hex[LK_SHA256_HEX_LEN + 1];
+	char *url, *what;
+	int rc;
+
+	if (strncmp(digest, "sha256:", 7))
+		return lk_error_set(err, LK_EXIT_BUILD,
+				    "registry %s, repository %s: blob %s: only sha256 digests are supported",
+				    reg->registry, reg->repository, digest);
+	sink.sha = EVP_MD_CTX_new();
+	if (!sink.sha)
+		return lk_error_set(err, LK_EXIT_BUILD, "out of memory (EVP_MD_CTX_new)");
+	url = lk_xasprintf("%s/v2/%s/blobs/%s", reg->base_url, reg->repository, digest);
+	what = lk_xasprintf("getting blob %s", digest);
+	rq.method = "GET";
+	rq.url = url;
+	rq.sink = &sink;
+	rq.tries = LK_REGISTRY_TRIES;
+	rq.what = what;
+	rc = http_request(s, &rq, &resp, err);
+	if (rc != LK_OK) {
+		rc = LK_FAILED;
+	} else if (resp.status != 200) {
+		rc = response_error(s, what, &resp, err);
+	} else if (sink.written != size) {
+		rc = lk_error_set(err, LK_EXIT_BUILD,
+				  "registry %s, repository %s: blob %s: got %llu bytes, the manifest says %llu; the registry's copy is damaged",
+				  reg->registry, reg->repository, digest,
+				  (unsigned long long)sink.written, (unsigned long long)size);
+	} else {
+		EVP_DigestFinal_ex(sink.sha, md, &md_len);
+		lk_hex(md, md_len, hex);
+		if (strcmp(hex, digest + 7))
+			rc = lk_error_set(err, LK_EXIT_BUILD,
+					  "registry %s, repository %s: blob %s: the bytes received hash to sha256:%s; the registry's copy is damaged (nothing was kept)",
+					  reg->registry, reg->repository, digest, hex);
+	}
+	http_response_release(&resp);
+	EVP_MD_CTX_free(sink.sha);
 	free(what);
 	free(url);
 	return rc;

@@ -99,6 +99,7 @@ struct lk_registry_opts {
 	int insecure;			/* plain HTTP; the caller checks the host is loopback */
 	const char *auth_file;		/* NULL = the default lookup (lk_credentials_find) */
 	const char *const *pull_scopes;	/* other repositories to mount from; NULL-terminated, may be NULL */
+	int pull_only;			/* only pulls: tokens are asked for "pull" alone */
 };
 
 /* A registry and one repository in it: authentication state shared by
@@ -155,5 +156,26 @@ int lk_registry_blob_push(struct lk_registry_session *s, const char *digest, uin
 int lk_registry_manifest_put(struct lk_registry_session *s, const char *reference,
 			     const char *media_type, const void *data, size_t len,
 			     struct lk_error *err);
+
+/*
+ * GET of a manifest or index under reference (a tag or a digest),
+ * accepting the OCI and Docker schema 2 types.  On LK_OK *data (the bytes
+ * as sent, NUL-terminated, *len long) and *media_type (the Content-Type
+ * without parameters) are malloc'ed and the caller frees both; the caller
+ * checks the digest.  LK_FAILED with err set otherwise.
+ */
+int lk_registry_manifest_get(struct lk_registry_session *s, const char *reference,
+			     char **data, size_t *len, char **media_type,
+			     struct lk_error *err);
+
+/*
+ * GET of the blob digest, of size bytes (its descriptor's), into fd
+ * (truncated first, and again before each retry; the caller owns fd).
+ * Redirects to other storage are followed without credentials.  LK_OK
+ * only when exactly size bytes came and they hash to digest; else
+ * LK_FAILED with err set, and fd holds junk the caller removes.
+ */
+int lk_registry_blob_get(struct lk_registry_session *s, const char *digest, uint64_t size,
+			 int fd, struct lk_error *err);
 
 #endif
