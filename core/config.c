@@ -99,6 +99,10 @@ static void app_release(struct lk_app *a)
 	free(a->workdir);
 	free(a->user);
 	free(a->shared_store);
+	free(a->base);
+	free(a->platform);
+	free(a->image_name);
+	free(a->archive);
 	lk_string_list_release(&a->entrypoint);
 	lk_string_list_release(&a->cmd);
 	lk_string_list_release(&a->env);
@@ -166,6 +170,7 @@ static struct lk_app *app_new(struct lk_config *cfg, const char *name, int line)
 	memset(a, 0, sizeof(*a));
 	a->name = lk_xstrdup(name);
 	a->line = line;
+	a->format = -1;
 	return a;
 }
 
@@ -188,6 +193,10 @@ static void app_fill_defaults(struct lk_config *cfg, struct lk_app *a, const cha
 		a->workdir = default_workdir(a->prefix);
 	if (!a->max_layers)
 		a->max_layers = cfg->global.max_layers;
+	if (a->format < 0)
+		a->format = cfg->global.format;
+	if (!a->archive && a->format == LK_FORMAT_DOCKER_ARCHIVE)
+		a->archive = lk_xasprintf("%s.tar", a->output);
 	/* Unset: the global's; "" (set empty in the app): off. */
 	if (!a->shared_store && cfg->global.shared_store)
 		a->shared_store = lk_xstrdup(cfg->global.shared_store);
@@ -749,6 +758,14 @@ static int g_verify(struct checker *c, const struct lk_conf_value *v)
 	return parse_enum(c, v, names, 2, &c->cfg->global.verify);
 }
 
+static int g_format(struct checker *c, const struct lk_conf_value *v)
+{
+	/* Index = enum lk_output_format (config.h). */
+	static const char *const names[] = { "oci", "docker-archive" };
+
+	return parse_enum(c, v, names, 2, &c->cfg->global.format);
+}
+
 static int g_architecture(struct checker *c, const struct lk_conf_value *v)
 {
 	return parse_platform_word(c, v, &c->cfg->global.architecture);
@@ -852,6 +869,7 @@ static const struct global_key global_keys[] = {
 	{ "exclude", g_exclude },
 	{ "max_layers", g_max_layers },
 	{ "shared_store", g_shared_store },
+	{ "format", g_format },
 };
 
 #define N_GLOBAL_KEYS (sizeof(global_keys) / sizeof(global_keys[0]))
@@ -1000,6 +1018,7 @@ static int a_workdir(struct checker *c, struct lk_app *a, const struct lk_conf_v
 				  "directory in an image is absolute, e.g. /app", v->value);
 	free(a->workdir);
 	a->workdir = lk_xstrdup(v->value);
+	a->workdir_set = 1;
 	return LK_OK;
 }
 
@@ -1056,6 +1075,52 @@ static int a_shared_store(struct checker *c, struct lk_app *a, const struct lk_c
 	return parse_store(c, v, &a->shared_store);
 }
 
+static int a_base(struct checker *c, struct lk_app *a, const struct lk_conf_value *v)
+{
+	/* Layout or registry reference: told apart when the build resolves it
+	 * (core/base.h), relative to the config file's directory. */
+	if (!need_value(c, v))
+		return LK_FAILED;
+	free(a->base);
+	a->base = lk_xstrdup(v->value);
+	return LK_OK;
+}
+
+static int a_platform(struct checker *c, struct lk_app *a, const struct lk_conf_value *v)
+{
+	const char *s = v->value, *slash = strchr(s, '/');
+
+	if (!need_value(c, v))
+		return LK_FAILED;
+	if (!slash || slash == s || !slash[1] || slash[1] == '/' || strchr(s, ' '))
+		return conf_error(c, v->line, "platform = '%s' is not OS/ARCH[/VARIANT]; "
+				  "write e.g. linux/amd64 or linux/arm64/v8", s);
+	free(a->platform);
+	a->platform = lk_xstrdup(s);
+	return LK_OK;
+}
+
+static int a_image_name(struct checker *c, struct lk_app *a, const struct lk_conf_value *v)
+{
+	if (!need_value(c, v))
+		return LK_FAILED;
+	free(a->image_name);
+	a->image_name = lk_xstrdup(v->value);
+	return LK_OK;
+}
+
+static int a_format(struct checker *c, struct lk_app *a, const struct lk_conf_value *v)
+{
+	static const char *const names[] = { "oci", "docker-archive" };
+
+	return parse_enum(c, v, names, 2, &a->format);
+}
+
+static int a_archive(struct checker *c, struct lk_app *a, const struct lk_conf_value *v)
+{
+	return parse_path(c, v, &a->archive);
+}
+
 struct app_key {
 	const char *key;
 	int (*apply)(struct checker *c, struct lk_app *a, const struct lk_conf_value *v);
@@ -1075,6 +1140,11 @@ static const struct app_key app_keys[] = {
 	{ "exclude", a_exclude },
 	{ "max_layers", a_max_layers },
 	{ "shared_store", a_shared_store },
+	{ "base", a_base },
+	{ "platform", a_platform },
+	{ "image_name", a_image_name },
+	{ "format", a_format },
+	{ "archive", a_archive },
 };
 
 #define N_APP_KEYS (sizeof(app_keys) / sizeof(app_keys[0]))

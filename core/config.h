@@ -51,12 +51,25 @@ struct lk_app {
 	uint32_t max_layers;
 	char *shared_store;		/* image path of the shared store, normalised
 					 * ("opt/layerkit/store"); NULL = off (core/share.h) */
+	int workdir_set;		/* workdir was written (else a base image's is inherited) */
+	char *base;			/* base image: layout DIR[:TAG] or registry reference; NULL = none */
+	char *platform;			/* "os/arch[/variant]" to take from the base; NULL = the image's */
+	char *image_name;		/* docker-archive RepoTags name; NULL = the app's name */
+	int format;			/* enum lk_output_format; -1 = the global's */
+	char *archive;			/* docker-archive tar path; default <output>.tar */
 	/* "strategy.KEY = V" / "discovery.KEY = V" in the app section: overrides
 	 * of the plugin sections for this app. */
 	struct lk_conf_value *strategy_opts;
 	size_t n_strategy_opts;
 	struct lk_conf_value *discovery_opts;
 	size_t n_discovery_opts;
+};
+
+/* What `build` writes: the OCI layout only, or also a docker-archive tar
+ * (core/archive_out.h). */
+enum lk_output_format {
+	LK_FORMAT_OCI = 0,
+	LK_FORMAT_DOCKER_ARCHIVE = 1,
 };
 
 /* The [layerkit] section. */
@@ -76,6 +89,8 @@ struct lk_global {
 	struct lk_string_list exclude;		/* default ".git/" ... */
 	uint32_t max_layers;			/* default 100, at most 127 */
 	char *shared_store;			/* default of the apps' shared_store; NULL = off */
+	int format;				/* enum lk_output_format; default oci */
+	int insecure;				/* plain HTTP to loopback registries (--insecure), for bases */
 };
 
 struct lk_config {
