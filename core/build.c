@@ -1,5 +1,6 @@
 /* build.c - one app from config to image. */
 #include "build.h"
+#include "archive_out.h"
 #include "layout.h"
 #include "oci.h"
 #include "progress.h"
@@ -44,11 +45,49 @@ void lk_layer_opts_from_config(struct lk_layer_opts *opts, const struct lk_confi
 	opts->threads = config->global.jobs ? config->global.jobs : (unsigned)(cpus > 0 ? cpus : 1);
 }
 
+/* "os/arch[/variant]" of the app's platform key, else the image's. */
+static int base_open(struct lk_app_run *run, struct lk_error *err)
+{
+	const struct lk_config *cfg = run->config;
+	const struct lk_app *app = run->app;
+	struct lk_base_opts opts = { 0 };
+	char *platform = NULL, *cache_dir;
+	int rc;
+
+	opts.os = cfg->global.os ? cfg->global.os : "linux";
+	opts.arch = cfg->global.architecture ? cfg->global.architecture : lk_oci_host_arch();
+	if (app->platform) {
+		char *arch, *variant;
+
+		platform = lk_xstrdup(app->platform);
+		arch = strchr(platform, '/');
+		*arch++ = '\0';
+		variant = strchr(arch, '/');
+		if (variant)
+			*variant++ = '\0';
+		opts.os = platform;
+		opts.arch = arch;
+		opts.variant = variant;
+	}
+	/* pulled blobs are kept in the layer cache's blob store */
+	cache_dir = cfg->global.cache_dir ? lk_xstrdup(cfg->global.cache_dir) : lk_cache_default_dir();
+	opts.cache_dir = cache_dir;
+	opts.relative_to = cfg->dir;
+	opts.insecure = cfg->global.insecure;
+	rc = lk_base_open(&run->base, app->base, &opts, err);
+	if (rc == LK_OK)
+		run->has_base = 1;
+	free(platform);
+	free(cache_dir);
+	return rc;
+}
+
 int lk_app_run_prepare(struct lk_app_run *run, const struct lk_config *config,
 		       const struct lk_app *app, const struct lk_plugin_dirs *dirs,
 		       enum lk_stage stop_after, struct lk_error *err)
 {
 	struct lk_scan_opts sopts = { 0 };
+	uint32_t budget;
 	char where[1200];
 
 	memset(run, 0, sizeof(*run));
@@ -88,8 +127,26 @@ int lk_app_run_prepare(struct lk_app_run *run, const struct lk_config *config,
 		run->planned = 1;
 		return LK_OK;
 	}
+	budget = app->max_layers;
+	if (app->base) {
+		if (base_open(run, err) != LK_OK) {
+			lk_unit_table_release(&run->units);
+			lk_scan_release(&run->scan);
+			goto out_prefix_release;
+		}
+		/* the base's layers count against max_layers */
+		if (run->base.n_layers >= app->max_layers) {
+			lk_error_set(err, LK_EXIT_USAGE,
+				     "the base image %s has %zu layers, which leaves none of max_layers = %u for the app; raise max_layers (at most 127) or use a base with fewer layers",
+				     app->base, run->base.n_layers, app->max_layers);
+			lk_unit_table_release(&run->units);
+			lk_scan_release(&run->scan);
+			goto out_prefix_release;
+		}
+		budget = app->max_layers - (uint32_t)run->base.n_layers;
+	}
 	if (lk_run_strategy(&run->strategy, &run->strategy_opts, &run->scan, &run->units,
-			    app->max_layers, &run->plan, err) != LK_OK) {
+			    budget, &run->plan, err) != LK_OK) {
 		lk_unit_table_release(&run->units);
 		lk_scan_release(&run->scan);
 		goto out_prefix_release;
@@ -110,6 +167,9 @@ out_prefix:
 
 void lk_app_run_release(struct lk_app_run *run)
 {
+	if (run->has_base)
+		lk_base_release(&run->base);
+	run->has_base = 0;
 	if (run->planned >= 2)
 		lk_plan_release(&run->plan);
 	if (run->planned >= 1) {
@@ -311,6 +371,7 @@ int lk_app_run_build(struct lk_app_run *run, const struct lk_build_opts *bopts,
 	const char *arch = cfg->global.architecture ? cfg->global.architecture : lk_oci_host_arch();
 	const char *os = cfg->global.os ? cfg->global.os : "linux";
 	size_t n = run->plan.n_layers;
+	size_t nb = run->has_base ? run->base.n_layers : 0;	/* base layers go first */
 	struct lk_layer_opts opts;
 	struct lk_share share = { 0 };
 	struct lk_layout layout;
@@ -338,20 +399,35 @@ int lk_app_run_build(struct lk_app_run *run, const struct lk_build_opts *bopts,
 		return LK_FAILED;
 	}
 	blobs = lk_xcalloc(n, sizeof(*blobs));
-	layers = lk_xcalloc(n, sizeof(*layers));
+	layers = lk_xcalloc(nb + n, sizeof(*layers));
 	reused = lk_xcalloc(n ? n : 1, 1);
+	if (run->has_base) {
+		arch = run->base.arch;
+		os = run->base.os;
+		if (lk_base_add_layers(&run->base, &layout, err) != LK_OK)
+			goto out_abort;
+		for (size_t i = 0; i < nb; i++) {
+			layers[i].media_type = run->base.layers[i].media_type;
+			strcpy(layers[i].blob.digest, run->base.layers[i].digest);
+			layers[i].blob.size = run->base.layers[i].size;
+			result->image_bytes += run->base.layers[i].size;
+		}
+		result->base_layers = nb;
+		result->base_pulled_blobs = run->base.pulled_blobs;
+		result->base_pulled_bytes = run->base.pulled_bytes;
+	}
 	if (write_layers(run, bopts, &layout, &opts, app->shared_store ? &share : NULL, blobs,
 			 reused, err) != LK_OK)
 		goto out_abort;
 	for (size_t i = 0; i < n; i++) {
 		const struct lk_plan_layer *l = &run->plan.layers[i];
 
-		layers[i].name = l->name;
-		layers[i].created_by = lk_xasprintf("layerkit %s: strategy %s, layer %zu/%zu '%s'",
-						    LK_VERSION, run->plan.strategy, i + 1, n, l->name);
-		layers[i].comment = layer_units_text(run, l);
-		layers[i].media_type = lk_layer_media_type(opts.compression);
-		layers[i].blob = blobs[i];
+		layers[nb + i].name = l->name;
+		layers[nb + i].created_by = lk_xasprintf("layerkit %s: strategy %s, layer %zu/%zu '%s'",
+							 LK_VERSION, run->plan.strategy, i + 1, n, l->name);
+		layers[nb + i].comment = layer_units_text(run, l);
+		layers[nb + i].media_type = lk_layer_media_type(opts.compression);
+		layers[nb + i].blob = blobs[i];
 		result->image_bytes += blobs[i].size;
 		result->tar_bytes += blobs[i].tar_size;
 		if (reused[i]) {
@@ -361,11 +437,20 @@ int lk_app_run_build(struct lk_app_run *run, const struct lk_build_opts *bopts,
 			result->tar_bytes_built += blobs[i].tar_size;
 		}
 	}
-	config_json = lk_oci_config_json(app, arch, os, cfg->global.mtime, layers, n, &config_len);
+	config_json = lk_oci_config_json(app, arch, os, cfg->global.mtime, layers + nb, n,
+					 &config_len);
+	if (config_json && run->has_base) {
+		char *own = config_json;
+
+		config_json = lk_base_config_json(&run->base, own, config_len, app->workdir_set,
+						  &config_len, err);
+		free(own);
+	}
 	if (!config_json || lk_layout_put_blob(&layout, config_json, config_len, config_digest,
 					       err) != LK_OK)
 		goto out_abort;
-	manifest_json = lk_oci_manifest_json(config_digest, config_len, layers, n, &manifest_len);
+	manifest_json = lk_oci_manifest_json(config_digest, config_len, layers, nb + n,
+					     &manifest_len);
 	if (!manifest_json || lk_layout_put_blob(&layout, manifest_json, manifest_len,
 						 result->manifest_digest, err) != LK_OK)
 		goto out_abort;
@@ -374,7 +459,33 @@ int lk_app_run_build(struct lk_app_run *run, const struct lk_build_opts *bopts,
 				       &index_len);
 	if (!index_json || lk_layout_commit(&layout, index_json, index_len, err) != LK_OK)
 		goto out_abort;
-	result->n_layers = n;
+	result->n_layers = nb + n;
+	if (app->format == LK_FORMAT_DOCKER_ARCHIVE) {
+		struct lk_archive_image image = {
+			.layout_dir = app->output,
+			.manifest_digest = result->manifest_digest,
+			.image_name = app->image_name ? app->image_name : app->name,
+			.tag = app->tag,
+			.mtime = cfg->global.mtime,
+		};
+		const char *path = app->archive ? app->archive : NULL;
+		char *fallback = path ? NULL : lk_xasprintf("%s.tar", app->output);
+
+		/* the layout is complete: a failure here leaves it, not a mix */
+		rc = lk_archive_write(path ? path : fallback, &image, err);
+		if (rc == LK_OK)
+			lk_log(LK_LOG_INFO, "app '%s': docker-archive %s", app->name,
+			       path ? path : fallback);
+		free(fallback);
+		if (rc != LK_OK) {
+			lk_error_prefix(err, "app '%s'", app->name);
+			goto out_free;
+		}
+	}
+	if (run->has_base)
+		lk_log(LK_LOG_INFO, "app '%s': base image %s: %zu layers, %zu blobs pulled (%llu bytes)",
+		       app->name, app->base, nb, run->base.pulled_blobs,
+		       (unsigned long long)run->base.pulled_bytes);
 	result->seconds = now_seconds() - start;
 	rc = LK_OK;
 	goto out_free;
@@ -386,7 +497,7 @@ out_abort:
 	lk_layout_abort(&layout);
 out_free:
 	lk_layout_release(&layout);
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = nb; i < nb + n; i++) {
 		free((char *)layers[i].created_by);
 		free((char *)layers[i].comment);
 	}

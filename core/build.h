@@ -2,6 +2,7 @@
 #ifndef LK_BUILD_H
 #define LK_BUILD_H
 
+#include "base.h"
 #include "cache.h"
 #include "common.h"
 #include "config.h"
@@ -26,6 +27,8 @@ struct lk_app_run {
 	struct lk_plan plan;
 	int planned;			/* scan, units and plan are valid */
 	int64_t scan_started_ns;	/* wall clock before the scan, for racy stamps */
+	int has_base;			/* base is resolved (app->base, at LK_STAGE_PLAN) */
+	struct lk_base base;
 };
 
 /* Loads the app's plugins and resolves their options; with stop_after ==
@@ -51,6 +54,9 @@ struct lk_build_result {
 	size_t layers_built;		/* written now */
 	size_t layers_reused;		/* taken from the layer cache */
 	uint64_t tar_bytes_built;	/* tar bytes of the layers written now */
+	size_t base_layers;		/* of n_layers, from the base image */
+	size_t base_pulled_blobs;	/* downloaded from its registry (0: all cached) */
+	uint64_t base_pulled_bytes;
 	double seconds;
 };
 

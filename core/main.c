@@ -48,7 +48,9 @@ static const char usage_text[] =
 "      --no-cache         neither use nor fill the layer cache\n"
 "      --cache-dir DIR    layer cache (default: cache_dir, $XDG_CACHE_HOME/layerkit)\n"
 "      --push REF         build: then push the image to REF (registry/name:tag)\n"
-"      --insecure         push over plain HTTP (loopback registries only)\n"
+"      --insecure         push, and pull base images, over plain HTTP (loopback only)\n"
+"      --format F         build: oci (default) or docker-archive (also writes one tar\n"
+"                         for docker/podman load: -o FILE, default <output>.tar)\n"
 "\n"
 "global options:\n"
 "  -v, --verbose   more messages      -q, --quiet   errors only\n"
@@ -65,6 +67,7 @@ struct cli {
 	const char *plugin_path;
 	const char *cache_dir, *max_size, *older_than;
 	const char *push_ref;
+	const char *format;		/* build --format: oci or docker-archive */
 	char **args;			/* positional arguments after the command */
 	int n_args;
 	long jobs;
@@ -84,7 +87,7 @@ static int usage_error(const char *fmt, const char *arg)
 
 enum { OPT_APP = 256, OPT_ROOT, OPT_DISCOVERY, OPT_STRATEGY, OPT_TAG, OPT_COMPRESSION,
        OPT_PLUGIN_PATH, OPT_JSON, OPT_VERSION, OPT_NO_CACHE, OPT_CACHE_DIR, OPT_MAX_SIZE,
-       OPT_OLDER_THAN, OPT_PUSH, OPT_INSECURE, OPT_EXPLAIN };
+       OPT_OLDER_THAN, OPT_PUSH, OPT_INSECURE, OPT_EXPLAIN, OPT_FORMAT };
 
 static const struct option long_options[] = {
 	{ "config", required_argument, NULL, 'c' },
@@ -102,6 +105,7 @@ static const struct option long_options[] = {
 	{ "no-cache", no_argument, NULL, OPT_NO_CACHE },
 	{ "push", required_argument, NULL, OPT_PUSH },
 	{ "insecure", no_argument, NULL, OPT_INSECURE },
+	{ "format", required_argument, NULL, OPT_FORMAT },
 	{ "cache-dir", required_argument, NULL, OPT_CACHE_DIR },
 	{ "max-size", required_argument, NULL, OPT_MAX_SIZE },
 	{ "older-than", required_argument, NULL, OPT_OLDER_THAN },
@@ -136,6 +140,7 @@ static int parse_args(struct cli *cli, int argc, char **argv)
 		case OPT_NO_CACHE: cli->no_cache = 1; break;
 		case OPT_PUSH: cli->push_ref = optarg; break;
 		case OPT_INSECURE: cli->insecure = 1; break;
+		case OPT_FORMAT: cli->format = optarg; break;
 		case OPT_CACHE_DIR: cli->cache_dir = optarg; break;
 		case OPT_MAX_SIZE: cli->max_size = optarg; break;
 		case OPT_OLDER_THAN: cli->older_than = optarg; break;
@@ -262,12 +267,23 @@ static int select_apps(struct cli *cli, struct lk_config *cfg, struct lk_app ***
 		free(apps);
 		return usage_error("%s", "-o/--output names one layout: choose one app with --app");
 	}
+	if (cli->format && strcmp(cli->format, "oci") && strcmp(cli->format, "docker-archive")) {
+		free(apps);
+		return usage_error("--format is oci or docker-archive, not '%s'", cli->format);
+	}
+	cfg->global.insecure = cli->insecure;
 	for (size_t i = 0; i < n; i++) {
+		if (cli->format)
+			apps[i]->format = strcmp(cli->format, "oci") ? LK_FORMAT_DOCKER_ARCHIVE
+								     : LK_FORMAT_OCI;
 		if (cli->discovery)
 			replace(&apps[i]->discovery, cli->discovery);
 		if (cli->strategy)
 			replace(&apps[i]->strategy, cli->strategy);
-		if (cli->output)
+		/* with docker-archive, -o names the tar; the layout stays where it is */
+		if (cli->output && apps[i]->format == LK_FORMAT_DOCKER_ARCHIVE)
+			replace(&apps[i]->archive, cli->output);
+		else if (cli->output)
 			replace(&apps[i]->output, cli->output);
 		if (cli->tag)
 			replace(&apps[i]->tag, cli->tag);
