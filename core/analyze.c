@@ -256,6 +256,7 @@ void lk_analyze_plan_measure(struct lk_analyze_plan *m, const struct lk_scan *sc
 	size_t *set = lk_xcalloc(plan->n_layers + 1, sizeof(*set));
 	size_t n_set, n_app = 0;
 	size_t *app_set = lk_xcalloc(plan->n_layers + 1, sizeof(*app_set));
+	uint64_t max_unit_bytes = 0;
 
 	m->n_layers = plan->n_layers;
 	m->tar_bytes = 0;
@@ -286,8 +287,11 @@ void lk_analyze_plan_measure(struct lk_analyze_plan *m, const struct lk_scan *sc
 		for (size_t k = 0; k < n_set; k++)
 			bytes += layer_bytes[set[k]];
 		bumps[m->n_packages++] = bytes;
-		if (bytes > m->bump_max || !m->bump_max_package) {
+		/* Of packages that cost the same, name the biggest. */
+		if (bytes > m->bump_max || !m->bump_max_package ||
+		    (bytes == m->bump_max && unit->bytes > max_unit_bytes)) {
 			m->bump_max = bytes;
+			max_unit_bytes = unit->bytes;
 			free(m->bump_max_package);
 			m->bump_max_package = lk_xstrdup(unit->name);
 		}
@@ -550,7 +554,8 @@ void lk_analysis_print(FILE *out, const struct lk_analysis *a, const struct lk_a
 			p->bump_max_package ? p->bump_max_package : "-",
 			lk_human_bytes(p->app_bytes, hb4, sizeof(hb4)));
 	}
-	fprintf(out, "  (* = the app's strategy; budget %u layers)\n", run->app->max_layers);
+	fprintf(out, "  (* = the app's strategy; budget %u layers%s)\n", run->app->max_layers,
+		run->app->base ? "; the base image's layers are not counted here" : "");
 	fprintf(out, "\nrecommendation: %s\n", a->reason);
 	free(order);
 }

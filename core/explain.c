@@ -184,7 +184,13 @@ static int try_store_path(const struct lk_app_run *run, const struct lk_share *s
 		files[n++] = (uint32_t)f;
 	}
 	if (n) {
-		item->path = lk_xstrdup(path);
+		/* Named by the tree path it came from: below one unit's root. */
+		const struct lk_share_unit *su = &share->units[run->units.unit_of_file[files[0]]];
+
+		item->path = path_under(path, su->dir) ?
+			     lk_xasprintf("%s%s%s", su->root, su->root[0] && path_below(path, su->dir)[0] ?
+					  "/" : "", path_below(path, su->dir)) :
+			     lk_xstrdup(path);
 		dir_fill(run, files, n, item);
 	}
 	free(files);
@@ -393,7 +399,8 @@ void lk_explain_print(FILE *out, const struct lk_app_run *run, const struct lk_s
 		break;
 	}
 	case LK_EXPLAIN_DIR:
-		fprintf(out, "  directory  %zu files, %s, from %zu unit/layer pair%s\n", item->dir_files,
+		fprintf(out, "  directory  %zu file%s, %s, from %zu unit/layer pair%s\n", item->dir_files,
+			item->dir_files == 1 ? "" : "s",
 			lk_human_bytes(item->dir_bytes, hb, sizeof(hb)), item->n_groups,
 			item->n_groups == 1 ? "" : "s");
 		for (size_t g = 0; g < item->n_groups; g++) {
@@ -405,7 +412,8 @@ void lk_explain_print(FILE *out, const struct lk_app_run *run, const struct lk_s
 				if (l->units[j] == gr->unit)
 					reason = l->unit_reasons[j];
 			unit_words(&run->units.units[gr->unit], words, sizeof(words));
-			fprintf(out, "  %s: %zu files, %s in layer %zu/%zu %s%s%s\n", words, gr->files,
+			fprintf(out, "  %s: %zu file%s, %s in layer %zu/%zu %s%s%s\n", words, gr->files,
+				gr->files == 1 ? "" : "s",
 				lk_human_bytes(gr->bytes, hb, sizeof(hb)), gr->layer + 1, plan->n_layers,
 				l->name, reason && *reason ? ": " : "", reason ? reason : "");
 		}
