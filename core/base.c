@@ -355,7 +355,13 @@ static int manifest_take(struct lk_base *base, json_t *manifest, const struct lk
 	}
 	base->os = lk_xstrdup(os);
 	base->arch = lk_xstrdup(arch);
-	base->variant = variant ? lk_xstrdup(variant) : opts->variant ? lk_xstrdup(opts->variant) : NULL;
+	/* the config's variant, else the index's (already in base->variant) */
+	if (variant) {
+		free(base->variant);
+		base->variant = lk_xstrdup(variant);
+	} else if (!base->variant && opts->variant) {
+		base->variant = lk_xstrdup(opts->variant);
+	}
 	json_decref(cfg_doc);
 	return LK_OK;
 }
@@ -408,6 +414,13 @@ static int resolve_doc(struct lk_base *base, char *data, size_t len, const char 
 			return LK_FAILED;
 		}
 		strcpy(base->manifest_digest, digest);
+		{
+			const char *v = json_string_value(json_object_get(json_object_get(pick, "platform"),
+									  "variant"));
+
+			free(base->variant);
+			base->variant = v ? lk_xstrdup(v) : NULL;
+		}
 		media_type = NULL;
 		json_decref(doc);
 		if (doc_get(base, base->manifest_digest, 0, 0, &data, &len, err) != LK_OK)
