@@ -548,6 +548,8 @@ static int open_registry(struct lk_base *base, const struct lk_base_opts *opts,
 		return LK_FAILED;
 	}
 	sha256_of(data, len, base->manifest_digest);
+	/* kept, so a later digest reference to it needs no registry */
+	cache_put(base->blobs_dir, base->manifest_digest, data, len);
 	rc = resolve_doc(base, data, len, media_type, opts, err);
 	free(media_type);
 	return rc;
@@ -598,6 +600,41 @@ int lk_base_open(struct lk_base *base, const char *spec, const struct lk_base_op
 	return rc;
 }
 
+/* Whether the file at path hashes to digest. */
+static int file_matches(const char *path, const char *digest)
+{
+	EVP_MD_CTX *sha = EVP_MD_CTX_new();
+	unsigned char md[EVP_MAX_MD_SIZE], buf[1 << 16];
+	unsigned int md_len = 0;
+	char hex[LK_SHA256_HEX_LEN + 1];
+	int fd = open(path, O_RDONLY | O_CLOEXEC), ok = 0;
+	ssize_t n;
+
+	if (fd < 0 || !sha || EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1)
+		goto out_close;
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		EVP_DigestUpdate(sha, buf, (size_t)n);
+	if (n == 0 && EVP_DigestFinal_ex(sha, md, &md_len) == 1) {
+		lk_hex(md, md_len, hex);
+		ok = !strcmp(hex, digest + 7);
+	}
+out_close:
+	if (fd >= 0)
+		close(fd);
+	EVP_MD_CTX_free(sha);
+	return ok;
+}
+
+/* Whether layout already holds path's file (a link made by an earlier build). */
+static int already_linked(struct lk_layout *layout, const char *path, const char *digest)
+{
+	struct stat in_cache, in_layout;
+
+	return stat(path, &in_cache) == 0 &&
+	       fstatat(layout->blobs_fd, digest + 7, &in_layout, 0) == 0 &&
+	       in_cache.st_dev == in_layout.st_dev && in_cache.st_ino == in_layout.st_ino;
+}
+
 /* The cache lacks path (or holds a damaged copy): pull the layer into it. */
 static int layer_pull(struct lk_base *base, const struct lk_base_layer *l, const char *path,
 		      struct lk_error *err)
@@ -642,8 +679,16 @@ int lk_base_add_layers(struct lk_base *base, struct lk_layout *layout, struct lk
 		struct stat st;
 		int rc;
 
-		if (!base->layout_dir && (stat(path, &st) != 0 || (uint64_t)st.st_size != l->size)) {
-			/* a truncated copy (a killed pull) is replaced */
+		if (!base->layout_dir && already_linked(layout, path, l->digest)) {
+			free(path);
+			continue;
+		}
+		/* a cached copy is checked as the layer cache's are: when newly linked */
+		if (!base->layout_dir && (stat(path, &st) != 0 || (uint64_t)st.st_size != l->size ||
+					  !file_matches(path, l->digest))) {
+			if (stat(path, &st) == 0)
+				lk_log(LK_LOG_WARN, "base image cache: %s is damaged; pulling it again", path);
+			unlink(path);
 			if (layer_pull(base, l, path, err) != LK_OK) {
 				free(path);
 				return LK_FAILED;
