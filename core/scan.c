@@ -274,6 +274,33 @@ static int resolve_inside(const char *dir, size_t dir_len, const char *target,
 	return 0;
 }
 
+/* The root's own parents count as directories being walked: a followed
+ * link to one of them ("-> /", "-> ..") is a loop, refused before it
+ * walks everything above the tree (all of / with /proc and /dev). */
+static void add_root_parents(struct walker *w, const char *root)
+{
+	char *up = lk_xstrdup(root);
+	struct stat st;
+	char *slash;
+
+	while ((slash = strrchr(up, '/')) != NULL) {
+		if (slash == up)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+		if (stat(up, &st) == 0) {
+			lk_grow((void **)&w->ancestors, &w->cap_ancestors, w->n_ancestors + 1,
+				sizeof(*w->ancestors));
+			w->ancestors[w->n_ancestors].dev = st.st_dev;
+			w->ancestors[w->n_ancestors].ino = st.st_ino;
+			w->n_ancestors++;
+		}
+		if (slash == up)
+			break;
+	}
+	free(up);
+}
+
 static int walk_dir(struct walker *w, int dir_fd);
 
 /* Opens the directory name of dir_fd (following a link when follow) and
@@ -593,6 +620,7 @@ int lk_scan_tree(const char *root, const struct lk_scan_opts *opts,
 	w.ancestors[0].dev = st.st_dev;
 	w.ancestors[0].ino = st.st_ino;
 	w.n_ancestors = 1;
+	add_root_parents(&w, out->root);
 
 	if (opts->n_top_entries) {
 		ret = walk_top_entries(&w);
