@@ -655,7 +655,7 @@ def check_build(case, argv, stdout, scratch, compare=True):
             dropped = set(run.get("excluded", [])) | set(run.get("skipped", []))
         compare_trees(expected_tree(root, entries, dropped), actual_tree(rootfs, prefix),
                       "image %s:%s (rootfs/%s)" % (layout, tag, prefix))
-    return ("\n".join(summary) + "\n").encode()
+    return ("\n".join(summary) + "\n").encode("utf-8", "surrogateescape")
 
 
 # ---- commands ---------------------------------------------------------------
