@@ -1,26 +1,34 @@
 #!/bin/bash
 # test.sh - build and run the whole test suite (unit, contract, e2e) twice:
 # plain in build/ and under ASan+UBSan in build-asan/; then the e2e suite
-# once more with layerkit under valgrind memcheck.  Prints one summary line
-# "N passed, N failed" and exits non-zero when anything failed.
+# once more with layerkit under valgrind memcheck; then the fault tests
+# (tests/faults/run.sh) and each libFuzzer target for FUZZ-SECONDS
+# (tests/fuzz/run.sh).  Prints one summary line "N passed, N failed" and
+# exits non-zero when anything failed.
 #
-#   bash scripts/test.sh [--plain-only | --asan-only] [--no-valgrind] [-- MESON-TEST-ARGS...]
+#   bash scripts/test.sh [--plain-only | --asan-only] [--no-valgrind] [--no-faults]
+#                        [--fuzz-seconds N | --no-fuzz] [-- MESON-TEST-ARGS...]
 #
-# e.g. bash scripts/test.sh --plain-only --no-valgrind -- --suite e2e
+# e.g. bash scripts/test.sh --plain-only --no-valgrind --no-fuzz -- --suite e2e
 set -uo pipefail
 
 usage() {
-	sed -n '2,10s/^# \{0,1\}//p' "$0"
+	sed -n '2,14s/^# \{0,1\}//p' "$0"
 }
 
 configs=(plain asan)
 valgrind=1
+faults=1
+fuzz_seconds=60
 test_args=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--plain-only) configs=(plain) ;;
 	--asan-only) configs=(asan) ;;
 	--no-valgrind) valgrind=0 ;;
+	--no-faults) faults=0 ;;
+	--no-fuzz) fuzz_seconds=0 ;;
+	--fuzz-seconds) fuzz_seconds=$2; shift ;;
 	--) shift; test_args=("$@"); break ;;
 	-h|--help) usage; exit 0 ;;
 	*) echo "test.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
@@ -109,6 +117,20 @@ run_valgrind() {
 	record "valgrind (e2e)" build
 }
 
+# run_script NAME COMMAND...: one pass/fail line for a script's exit status.
+run_script() {
+	local name=$1
+	shift
+	echo "=== $name ==="
+	if "$@"; then
+		report+=("$name: passed")
+		total_pass=$((total_pass + 1))
+	else
+		report+=("$name: FAILED (see its output above)")
+		total_fail=$((total_fail + 1))
+	fi
+}
+
 start=$SECONDS
 for c in "${configs[@]}"; do
 	case "$c" in
@@ -123,6 +145,16 @@ done
 # memcheck needs the plain build (ASan and valgrind do not mix).
 if [ "$valgrind" -eq 1 ] && [ "$built_plain" -eq 1 ]; then
 	run_valgrind
+fi
+
+# Kills, disk full, read-only output, racing builds, damaged cache: the
+# plain binary (a few minutes; the tmpfs and read-only parts need root).
+if [ "$faults" -eq 1 ] && [ "$built_plain" -eq 1 ]; then
+	run_script "faults" bash tests/faults/run.sh build/core/layerkit -n 30
+fi
+if [ "$fuzz_seconds" -gt 0 ]; then
+	run_script "fuzz (${fuzz_seconds} s per target)" \
+		bash tests/fuzz/run.sh -t "$fuzz_seconds" -o build-fuzz
 fi
 
 echo

@@ -340,5 +340,38 @@ done
 [ "$shrink_bad" -eq 0 ] && ok "changing file: the build fails naming it and writes nothing" ||
 	fail "changing file: $shrink_bad of 3 rounds"
 
+# ---- 100k files in one directory
+echo "=== 100k files in one directory"
+python3 -c '
+import os, sys
+os.makedirs(sys.argv[1])
+for i in range(100000):
+    with open(os.path.join(sys.argv[1], "f%06d" % i), "w") as f:
+        f.write("%d\n" % i)
+' wide/tree
+start=$(date +%s)
+"$layerkit" -q build --root wide/tree -o wide/out --tag t --no-cache 2>"$tmp/wide.err"
+rc=$?
+secs=$(($(date +%s) - start))
+entries=$(python3 - wide/out t <<'PY'
+import json, os, sys, tarfile
+out, tag = sys.argv[1], sys.argv[2]
+blob = lambda d: os.path.join(out, "blobs", "sha256", d.split(":")[1])
+for m in json.load(open(os.path.join(out, "index.json")))["manifests"]:
+    manifest = json.load(open(blob(m["digest"])))
+    n = 0
+    for layer in manifest["layers"]:
+        with tarfile.open(blob(layer["digest"])) as t:
+            n += sum(1 for e in t if e.isfile())
+    print(n)
+PY
+)
+if [ "$rc" -eq 0 ] && [ "$entries" = 100000 ] && [ "$secs" -lt 120 ] && valid_layout wide/out t; then
+	ok "100k files in one directory: built in $secs s, 100000 files in the image"
+else
+	fail "100k files: exit $rc, $entries files, $secs s"; cat "$tmp/wide.err"
+fi
+rm -rf wide
+
 echo "faults: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
