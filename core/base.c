@@ -106,6 +106,26 @@ static int cache_put(const char *blobs_dir, const char *digest, const void *data
 	return rc;
 }
 
+/* mkdir -p */
+static int mkdir_p(const char *path)
+{
+	char *copy = lk_xstrdup(path);
+	int rc = 0;
+
+	for (char *p = copy + 1; *p && rc == 0; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(copy, 0755) != 0 && errno != EEXIST)
+			rc = -1;
+		*p = '/';
+	}
+	if (rc == 0 && mkdir(copy, 0755) != 0 && errno != EEXIST)
+		rc = -1;
+	free(copy);
+	return rc;
+}
+
 static int registry_ready(struct lk_base *base, struct lk_error *err)
 {
 	if (base->session)
@@ -524,15 +544,11 @@ static int open_registry(struct lk_base *base, const struct lk_base_opts *opts,
 	base->reg_opts.auth_file = opts->auth_file;
 	base->reg_opts.pull_only = 1;
 	base->blobs_dir = lk_xasprintf("%s/blobs/sha256", opts->cache_dir);
-	{
-		char *cmd = lk_xasprintf("%s/blobs", opts->cache_dir);
-
-		/* the layer cache makes these too; a base may be resolved first */
-		mkdir(opts->cache_dir, 0755);
-		mkdir(cmd, 0755);
-		mkdir(base->blobs_dir, 0755);
-		free(cmd);
-	}
+	/* the layer cache makes it too, but --no-cache does not open that */
+	if (mkdir_p(base->blobs_dir) != 0)
+		return lk_error_set(err, LK_EXIT_BUILD,
+				    "base image %s: cannot create %s for pulled blobs: %s; set cache_dir in [layerkit] to a writable directory",
+				    base->spec, base->blobs_dir, strerror(errno));
 	if (base->ref.digest) {
 		/* by digest: the cache may already hold every document */
 		strcpy(base->manifest_digest, base->ref.digest);

@@ -468,14 +468,13 @@ int lk_app_run_build(struct lk_app_run *run, const struct lk_build_opts *bopts,
 			.tag = app->tag,
 			.mtime = cfg->global.mtime,
 		};
-		const char *path = app->archive ? app->archive : NULL;
-		char *fallback = path ? NULL : lk_xasprintf("%s.tar", app->output);
+		char *fallback = app->archive ? NULL : lk_xasprintf("%s.tar", app->output);
+		const char *path = app->archive ? app->archive : fallback;
 
 		/* the layout is complete: a failure here leaves it, not a mix */
-		rc = lk_archive_write(path ? path : fallback, &image, err);
+		rc = lk_archive_write(path, &image, err);
 		if (rc == LK_OK)
-			lk_log(LK_LOG_INFO, "app '%s': docker-archive %s", app->name,
-			       path ? path : fallback);
+			lk_log(LK_LOG_INFO, "app '%s': docker-archive %s", app->name, path);
 		free(fallback);
 		if (rc != LK_OK) {
 			lk_error_prefix(err, "app '%s'", app->name);
