@@ -271,7 +271,10 @@ static int select_apps(struct cli *cli, struct lk_config *cfg, struct lk_app ***
 		free(apps);
 		return usage_error("--format is oci or docker-archive, not '%s'", cli->format);
 	}
+	/* base images: plain HTTP to loopback, and pulls kept in the cache given */
 	cfg->global.insecure = cli->insecure;
+	if (cli->cache_dir)
+		replace(&cfg->global.cache_dir, cli->cache_dir);
 	for (size_t i = 0; i < n; i++) {
 		if (cli->format)
 			apps[i]->format = strcmp(cli->format, "oci") ? LK_FORMAT_DOCKER_ARCHIVE

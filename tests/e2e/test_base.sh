@@ -20,15 +20,17 @@ LAYERKIT=$(realpath "$1")
 fail() { echo "FAIL: $*" >&2; exit 1; }
 step() { echo "== $*"; }
 
-for tool in docker-registry skopeo umoci curl python3; do
-	command -v "$tool" >/dev/null || fail "$tool is not installed (apt-get install docker-registry skopeo umoci curl python3)"
+for tool in docker-registry skopeo umoci curl python3 htpasswd; do
+	command -v "$tool" >/dev/null || fail "$tool is not installed (apt-get install docker-registry skopeo umoci curl python3 apache2-utils)"
 done
 
 T=$(mktemp -d /tmp/lk-base.XXXXXX)
 REG_PID=
+AUTH_PID=
 cleanup() {
 	local rc=$?
 	[ -n "$REG_PID" ] && stop_process "$REG_PID"
+	[ -n "$AUTH_PID" ] && stop_process "$AUTH_PID"
 	if [ "$rc" -eq 0 ]; then
 		rm -rf "$T"
 	else
@@ -202,24 +204,34 @@ else
 	echo "podman is not installed: podman load not tried"
 fi
 
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# start_registry NAME PORT [AUTH_YAML]: a docker-registry on 127.0.0.1:PORT; sets STARTED_PID.
+start_registry() {
+	local dir=$T/$1
+	mkdir -p "$dir/data"
+	{
+		printf 'version: 0.1\nlog: {level: warn}\nstorage:\n  filesystem: {rootdirectory: %s}\n' "$dir/data"
+		printf 'http:\n  addr: 127.0.0.1:%s\n  secret: test-only\n' "$2"
+		[ -z "${3:-}" ] || cat "$3"
+	} >"$dir/config.yml"
+	docker-registry serve "$dir/config.yml" >>"$dir/log" 2>&1 &
+	STARTED_PID=$!
+	for _ in $(seq 100); do
+		case $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$2/v2/" || true) in
+		200|401) return 0 ;;
+		esac
+		sleep 0.1
+	done
+	fail "registry $1 does not answer on 127.0.0.1:$2: $(cat "$dir/log")"
+}
+
 step "base image from a registry"
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-mkdir -p "$T/reg/data"
-cat >"$T/reg/config.yml" <<EOF
-version: 0.1
-log: {level: warn}
-storage:
-  filesystem: {rootdirectory: $T/reg/data}
-http:
-  addr: 127.0.0.1:$PORT
-  secret: test-only
-EOF
-docker-registry serve "$T/reg/config.yml" >>"$T/reg/log" 2>&1 &
-REG_PID=$!
-for _ in $(seq 100); do
-	[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/v2/" || true)" = 200 ] && break
-	sleep 0.1
-done
+PORT=$(free_port)
+start_registry reg "$PORT"
+REG_PID=$STARTED_PID
 lk_ok "$T/push.log" push --insecure out/base:v1 "127.0.0.1:$PORT/team/base:v1"
 sed "s#^base = out/base:v1#base = 127.0.0.1:$PORT/team/base:v1#; s#^\[layerkit\]#[layerkit]\ncache_dir = $T/pulls#" \
 	layering.ini >reg.ini
@@ -243,6 +255,40 @@ grep -q "$N_BASE layers, 0 blobs pulled (0 bytes)" "$T/reg2.log" ||
 umoci unpack --rootless --image regout/web:latest "$T/bundle3" >/dev/null 2>&1 ||
 	fail "umoci cannot unpack the image on the registry base"
 diff -r "$T/bundle/rootfs" "$T/bundle3/rootfs" || fail "the rootfs on the registry base differs"
+
+step "a tag the registry lacks"
+sed "s#^base = .*#base = 127.0.0.1:$PORT/team/base:v9#" reg.ini >reg-v9.ini
+lk "$T/reg-v9.log" build -c reg-v9.ini --app web --insecure
+[ "$RC" -eq 1 ] && grep -q "base image 127.0.0.1:$PORT/team/base:v9: registry 127.0.0.1:$PORT, repository team/base: getting manifest v9: HTTP 404" "$T/reg-v9.log" ||
+	fail "a missing tag: exit $RC: $(cat "$T/reg-v9.log")"
+
+step "a registry base behind htpasswd Basic auth"
+htpasswd -Bbn puller secret-pw >"$T/htpasswd"
+printf 'auth:\n  htpasswd: {realm: layerkit-test, path: %s}\n' "$T/htpasswd" >"$T/auth.yml"
+APORT=$(free_port)
+start_registry auth "$APORT" "$T/auth.yml"
+AUTH_PID=$STARTED_PID
+export LAYERKIT_REGISTRY_USER=puller LAYERKIT_REGISTRY_PASSWORD=secret-pw
+lk_ok "$T/apush.log" push --insecure out/base:v1 "127.0.0.1:$APORT/team/base:v1"
+unset LAYERKIT_REGISTRY_USER LAYERKIT_REGISTRY_PASSWORD
+sed "s#^base = .*#base = 127.0.0.1:$APORT/team/base:v1#; s#^cache_dir = .*#cache_dir = $T/apulls#" reg.ini >auth.ini
+lk "$T/anon.log" build -c auth.ini --app web --insecure
+[ "$RC" -eq 1 ] && grep -q "wants a login (HTTP 401, Basic)" "$T/anon.log" ||
+	fail "a base behind a login, no credentials: exit $RC: $(cat "$T/anon.log")"
+export LAYERKIT_REGISTRY_USER=puller LAYERKIT_REGISTRY_PASSWORD=wrong-pw
+lk "$T/wrong.log" build -c auth.ini --app web --insecure
+[ "$RC" -eq 1 ] && grep -q "refused the credentials from" "$T/wrong.log" ||
+	fail "a base behind a login, wrong password: exit $RC: $(cat "$T/wrong.log")"
+! grep -q "wrong-pw" "$T/wrong.log" || fail "the password was printed: $(cat "$T/wrong.log")"
+rm -rf regout
+export LAYERKIT_REGISTRY_PASSWORD=secret-pw
+lk_ok "$T/auth.log" build -c auth.ini --app web --insecure
+unset LAYERKIT_REGISTRY_USER LAYERKIT_REGISTRY_PASSWORD
+grep -q "$N_BASE layers, $((N_BASE + 1)) blobs pulled" "$T/auth.log" || fail "authenticated pull: $(cat "$T/auth.log")"
+[ "$(image_json regout/web | python3 -c 'import json,sys; print(json.load(sys.stdin)["digest"])')" = "$WEB_DIGEST" ] ||
+	fail "the image on the authenticated registry base differs"
+stop_process "$AUTH_PID"
+AUTH_PID=
 
 step "a damaged pulled layer in the cache is pulled again"
 FIRST=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["manifest"]["layers"][0]["digest"][7:])' "$T/base.json")
