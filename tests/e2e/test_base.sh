@@ -16,6 +16,7 @@
 set -euo pipefail
 
 LAYERKIT=$(realpath "$1")
+MAKE_MULTI=$(realpath "$(dirname "$0")/../cases/base-multiplatform/make-tree")
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 step() { echo "== $*"; }
@@ -297,6 +298,37 @@ head -c 10 /dev/zero >"$T/pulls/blobs/sha256/$FIRST"
 rm -rf regout
 lk_ok "$T/reg3.log" build -c reg.ini --app web --insecure
 grep -q "pulling layer sha256:$FIRST" "$T/reg3.log" || fail "a truncated cached layer was used: $(cat "$T/reg3.log")"
+
+step "a multi-platform base from a registry (an index, Docker media types)"
+"$MAKE_MULTI" "$T/multi" >/dev/null
+lk_ok "$T/mpush.log" push --insecure "$T/multi/baselayout:v1" "127.0.0.1:$PORT/team/multi:v1"
+cat >multi.ini <<EOF
+[layerkit]
+output = mout
+cache_dir = $T/pulls
+
+[app.local]
+root = $T/multi/app
+base = $T/multi/baselayout:v1
+platform = linux/arm64/v8
+
+[app.remote]
+root = $T/multi/app
+base = 127.0.0.1:$PORT/team/multi:v1
+platform = linux/arm64/v8
+EOF
+lk_ok "$T/multi.log" build -c multi.ini --insecure
+[ "$(image_json mout/local | python3 -c 'import json,sys; print(json.load(sys.stdin)["digest"])')" = \
+  "$(image_json mout/remote | python3 -c 'import json,sys; print(json.load(sys.stdin)["digest"])')" ] ||
+	fail "the arm64 image of the registry index differs from the layout's: $(cat "$T/multi.log")"
+grep -q "remote'.*1 layers, 3 blobs pulled" "$T/multi.log" ||
+	fail "pulled other than the arm64 manifest, config and layer: $(cat "$T/multi.log")"
+umoci unpack --rootless --image mout/remote:latest "$T/bundle-multi" >/dev/null 2>&1 || fail "umoci: multi"
+[ "$(cat "$T/bundle-multi/rootfs/etc/platform")" = "arm64/v8" ] || fail "not the arm64 image's layer"
+sed 's#linux/arm64/v8#linux/s390x#' multi.ini >multi-bad.ini
+lk "$T/multi-bad.log" build -c multi-bad.ini --app remote --insecure
+[ "$RC" -eq 2 ] && grep -q "has no image for linux/s390x (it has: linux/amd64, linux/arm64/v8)" "$T/multi-bad.log" ||
+	fail "no such platform in a registry index: exit $RC: $(cat "$T/multi-bad.log")"
 
 step "a digest reference builds from the cache alone"
 BASE_DIGEST=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["digest"])' "$T/base.json")
