@@ -455,8 +455,9 @@ int lk_app_run_build(struct lk_app_run *run, const struct lk_build_opts *bopts,
 						 result->manifest_digest, err) != LK_OK)
 		goto out_abort;
 	result->manifest_size = manifest_len;
-	index_json = lk_oci_index_json(result->manifest_digest, manifest_len, app->tag, arch, os,
-				       &index_len);
+	index_json = lk_oci_index_json_variant(result->manifest_digest, manifest_len, app->tag,
+					       arch, os, run->has_base ? run->base.variant : NULL,
+					       &index_len);
 	if (!index_json || lk_layout_commit(&layout, index_json, index_len, err) != LK_OK)
 		goto out_abort;
 	result->n_layers = nb + n;

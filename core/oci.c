@@ -263,6 +263,13 @@ char *lk_oci_index_json(const char *manifest_digest, uint64_t manifest_size,
 			const char *tag, const char *arch, const char *os,
 			size_t *len)
 {
+	return lk_oci_index_json_variant(manifest_digest, manifest_size, tag, arch, os, NULL, len);
+}
+
+char *lk_oci_index_json_variant(const char *manifest_digest, uint64_t manifest_size,
+				const char *tag, const char *arch, const char *os,
+				const char *variant, size_t *len)
+{
 	json_t *doc = json_object();
 	json_t *d = descriptor(LK_MT_MANIFEST, manifest_digest, manifest_size);
 	json_t *platform = json_object();
@@ -270,6 +277,8 @@ char *lk_oci_index_json(const char *manifest_digest, uint64_t manifest_size,
 
 	json_object_set_new(platform, "architecture", jstr(arch));
 	json_object_set_new(platform, "os", jstr(os));
+	if (variant)
+		json_object_set_new(platform, "variant", jstr(variant));
 	json_object_set_new(d, "platform", platform);
 	if (tag && *tag) {
 		json_t *annotations = json_object();

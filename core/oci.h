@@ -48,5 +48,10 @@ char *lk_oci_manifest_json(const char *config_digest, uint64_t config_size,
 char *lk_oci_index_json(const char *manifest_digest, uint64_t manifest_size,
 			const char *tag, const char *arch, const char *os,
 			size_t *len);
+/* The same with the platform's variant ("v8"; NULL = none), as an image
+ * on an arm base has. */
+char *lk_oci_index_json_variant(const char *manifest_digest, uint64_t manifest_size,
+				const char *tag, const char *arch, const char *os,
+				const char *variant, size_t *len);
 
 #endif

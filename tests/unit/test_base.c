@@ -456,6 +456,28 @@ static void test_docker_archive(void **state)
 	}
 }
 
+/* An image on an arm64/v8 base says so in its index. */
+static void test_index_variant(void **state)
+{
+	size_t len = 0;
+	char *text = lk_oci_index_json_variant("sha256:" "0000000000000000000000000000000000000000000000000000000000000001",
+					       100, "v1", "arm64", "linux", "v8", &len);
+	json_t *doc = json_loads(text, 0, NULL);
+	json_t *platform = json_object_get(json_array_get(json_object_get(doc, "manifests"), 0),
+					   "platform");
+
+	assert_non_null(doc);
+	assert_string_equal(json_string_value(json_object_get(platform, "architecture")), "arm64");
+	assert_string_equal(json_string_value(json_object_get(platform, "variant")), "v8");
+	json_decref(doc);
+	free(text);
+	text = lk_oci_index_json("sha256:" "0000000000000000000000000000000000000000000000000000000000000001",
+				 100, "v1", "amd64", "linux", &len);
+	assert_null(strstr(text, "variant"));
+	free(text);
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -465,6 +487,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_config_merge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_layers_linked_unchanged, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_docker_archive, setup, teardown),
+		cmocka_unit_test(test_index_variant),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
