@@ -533,7 +533,8 @@ static int open_registry(struct lk_base *base, const struct lk_base_opts *opts,
 	int rc;
 
 	if (lk_registry_ref_parse(base->spec, &base->ref, err) != LK_OK) {
-		lk_error_prefix(err, "base = %s: neither an OCI layout directory (no oci-layout file there) nor", base->spec);
+		lk_error_prefix(err, "base = %s: no OCI layout there (no oci-layout file), and as a registry reference",
+				base->spec);
 		return LK_FAILED;
 	}
 	if (opts->insecure && !lk_registry_is_loopback(base->ref.endpoint))
