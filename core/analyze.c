@@ -315,7 +315,7 @@ void lk_analyze_plan_measure(struct lk_analyze_plan *m, const struct lk_scan *sc
 void lk_analyze_recommend(struct lk_analysis *a, uint32_t budget)
 {
 	long best = -1, fewest = -1;
-	char hb[32], hb2[32], hb3[32];
+	char hb[32], hb2[32], hb3[32], hb4[32];
 
 	free(a->reason);
 	a->reason = NULL;
@@ -378,16 +378,30 @@ void lk_analyze_recommend(struct lk_analysis *a, uint32_t budget)
 					 lk_human_bytes(a->plans[best].bump_median, hb, sizeof(hb)));
 		return;
 	}
-	a->reason = lk_xasprintf("%s if dependencies change often: a package bump rebuilds a median %s (at most %s) in %zu layers%s, against %s with %s; if they rarely change, %s's %zu layers are as good for app changes (%s rebuilt)",
-				 a->plans[best].strategy,
-				 lk_human_bytes(a->plans[best].bump_median, hb, sizeof(hb)),
-				 lk_human_bytes(a->plans[best].bump_max, hb2, sizeof(hb2)),
-				 a->plans[best].n_layers,
-				 a->plans[best].n_layers >= budget ? " (at the layer budget)" : "",
-				 lk_human_bytes(a->plans[fewest].bump_median, hb3, sizeof(hb3)),
-				 a->plans[fewest].strategy, a->plans[fewest].strategy,
-				 a->plans[fewest].n_layers,
-				 lk_human_bytes(a->plans[fewest].app_bytes, hb, sizeof(hb)));
+	{
+		long finest = best;
+		char over[256] = "";
+
+		/* Say so when a plan with smaller bumps was passed over: it fills
+		 * the budget. */
+		for (size_t i = 0; i < a->n_plans; i++)
+			if (!a->plans[i].error &&
+			    a->plans[i].bump_median < a->plans[finest].bump_median)
+				finest = (long)i;
+		if (finest != best && a->plans[finest].n_layers >= budget)
+			snprintf(over, sizeof(over), " (%s's bumps are smaller, but its %zu layers fill the budget of %u)",
+				 a->plans[finest].strategy, a->plans[finest].n_layers, budget);
+		a->reason = lk_xasprintf("%s if dependencies change often: a package bump rebuilds a median %s (at most %s) in %zu layers%s, against %s with %s%s; if they rarely change, %s's %zu layers are as good for app changes (%s rebuilt)",
+					 a->plans[best].strategy,
+					 lk_human_bytes(a->plans[best].bump_median, hb, sizeof(hb)),
+					 lk_human_bytes(a->plans[best].bump_max, hb2, sizeof(hb2)),
+					 a->plans[best].n_layers,
+					 a->plans[best].n_layers >= budget ? " (at the layer budget)" : "",
+					 lk_human_bytes(a->plans[fewest].bump_median, hb3, sizeof(hb3)),
+					 a->plans[fewest].strategy, over, a->plans[fewest].strategy,
+					 a->plans[fewest].n_layers,
+					 lk_human_bytes(a->plans[fewest].app_bytes, hb4, sizeof(hb4)));
+	}
 }
 
 struct strategy_names {
