@@ -42,7 +42,7 @@ packages=(
 	zlib1g-dev libzstd-dev libdeflate-dev libcurl4-openssl-dev
 	python3 clang valgrind
 	skopeo umoci oci-image-tool docker-registry pigz zstd
-	apache2-utils curl openssl
+	apache2-utils curl openssl podman
 )
 
 missing=()
