@@ -38,8 +38,8 @@ if ! command -v clang >/dev/null; then
 fi
 
 mkdir -p "$work"
-cflags=(-std=gnu11 -D_GNU_SOURCE -Wshadow -Wno-unused-parameter -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-	-Wall -Wextra -I"$src/core/include" -I"$src/core" -I"$src/plugins/python-runfiles")
+cflags=(-Wall -Wextra -std=gnu11 -D_GNU_SOURCE -Wshadow -Wno-unused-parameter -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+	-I"$src/core/include" -I"$src/core" -I"$src/plugins/python-runfiles")
 pyrf=("$src"/plugins/python-runfiles/{names,metadata,record,detect}.c)
 
 # build TARGET: compiles work/fuzz_TARGET.
