@@ -527,6 +527,11 @@ void lk_analysis_print(FILE *out, const struct lk_analysis *a, const struct lk_a
 	for (size_t i = 0; i < run->units.n_units; i++) {
 		const struct lk_unit *u = &run->units.units[order[i]];
 
+		if (i == LK_ANALYZE_UNITS_SHOWN && lk_verbosity < 2) {
+			fprintf(out, "  ... %zu smaller units (-v or --json lists them all)\n",
+				run->units.n_units - i);
+			break;
+		}
 		fprintf(out, "  %-11s %-32s %-12s %7zu %10s\n", lk_unit_kind_name(u->kind), u->name,
 			u->version[0] ? u->version : "-", u->n_files,
 			lk_human_bytes(u->bytes, hb, sizeof(hb)));

@@ -15,6 +15,9 @@
  * layers win). */
 #define LK_ANALYZE_CLOSE 1.10
 
+/* The text lists this many units, largest first (all with -v). */
+#define LK_ANALYZE_UNITS_SHOWN 30
+
 /* One strategy's plan of the app, measured. */
 struct lk_analyze_plan {
 	char *strategy;
