@@ -167,6 +167,8 @@ static int parse_args(struct cli *cli, int argc, char **argv)
 		/* Options may also follow the command. */
 		return parse_args(cli, argc - optind, argv + optind);
 	}
+	if (cli->explain && strcmp(cli->command, "plan"))
+		return usage_error("%s", "--explain goes with plan: layerkit plan --explain PATH...");
 	/* Only push, diff and plan --explain take positional arguments. */
 	if (optind < argc && strcmp(cli->command, "push") != 0 && strcmp(cli->command, "diff") != 0 &&
 	    !(cli->explain && !strcmp(cli->command, "plan")))
@@ -975,8 +977,6 @@ int main(int argc, char **argv)
 		goto out;
 	if (!strcmp(cli.command, "build"))
 		rc = cmd_apps(&cli, LK_STAGE_PLAN, 1);
-	else if (cli.explain && strcmp(cli.command, "plan"))
-		rc = usage_error("%s", "--explain goes with plan: layerkit plan --explain PATH...");
 	else if (!strcmp(cli.command, "plan") && cli.explain)
 		rc = cmd_explain(&cli);
 	else if (!strcmp(cli.command, "plan"))
