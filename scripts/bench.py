@@ -46,7 +46,7 @@ def die(msg):
     sys.exit(2)
 
 
-def run_measured(argv, shell=False, cwd=None):
+def run_measured(argv, shell=False):
     """Runs argv; returns (wall seconds, CPU seconds, peak RSS KiB, stdout, stderr).
 
     The peak RSS is the child's (and its waited-for children's) ru_maxrss
@@ -54,8 +54,8 @@ def run_measured(argv, shell=False, cwd=None):
     """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
-        p = subprocess.Popen(argv, shell=shell, cwd=cwd, stdout=out, stderr=err,
-                     executable="/bin/bash" if shell else None)
+        p = subprocess.Popen(argv, shell=shell, stdout=out, stderr=err,
+                             executable="/bin/bash" if shell else None)
         _, status, ru = os.wait4(p.pid, 0)
         wall = time.perf_counter() - t0
         p.returncode = os.waitstatus_to_exitcode(status)
@@ -65,7 +65,7 @@ def run_measured(argv, shell=False, cwd=None):
         stderr = err.read().decode(errors="replace")
     if p.returncode != 0:
         die("%s failed (exit %d):\n%s%s" % (argv if shell else shlex.join(argv),
-                             p.returncode, stdout, stderr))
+                                             p.returncode, stdout, stderr))
     return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss, stdout, stderr
 
 
@@ -184,19 +184,19 @@ def generator_cmd(args, extra):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--layerkit", required=True, help="the layerkit binary (an optimised build)")
     ap.add_argument("--tree", help="generated tree (gen_runfiles_tree.py --out)")
     ap.add_argument("--generate", action="store_true", help="write --tree first when it is missing")
     ap.add_argument("--generator", default=GENERATOR)
     ap.add_argument("--gen-arg", action="append", default=[],
-            help="extra generator argument (repeatable), e.g. --gen-arg=--packages=120")
+                    help="extra generator argument (repeatable), e.g. --gen-arg=--packages=120")
     ap.add_argument("--app-root", help="layerkit --root (default TREE/bazel-bin/app/hello_fastapi)")
     ap.add_argument("--discovery", default="python-runfiles")
     ap.add_argument("--baseline-tree", help="TREE of the baselines (default: the app root's directory)")
     ap.add_argument("--strategies", default=",".join(STRATEGIES))
     ap.add_argument("--compression", default="gzip,zstd",
-            help="clean builds of every strategy in each (the first also gets the incremental series)")
+                    help="clean builds in each (the first: every strategy, and the rebuild series)")
     ap.add_argument("--other-compression-strategies", default="two-layer",
                     help="strategies that get clean builds in the compressions after the first too")
     ap.add_argument("--runs", type=int, default=5, help="clean builds and baseline runs each (median)")
