@@ -257,3 +257,30 @@ void lk_hex(const unsigned char *bytes, size_t n, char *out)
 	}
 	out[2 * n] = '\0';
 }
+
+char *lk_path_normalise(const char *p)
+{
+	char *out = lk_xmalloc(strlen(p) + 1);
+	size_t n = 0;
+
+	while (*p) {
+		size_t len;
+
+		while (*p == '/')
+			p++;
+		len = strcspn(p, "/");
+		if (len == 2 && p[0] == '.' && p[1] == '.') {
+			free(out);
+			return NULL;
+		}
+		if (len && !(len == 1 && p[0] == '.')) {
+			if (n)
+				out[n++] = '/';
+			memcpy(out + n, p, len);
+			n += len;
+		}
+		p += len;
+	}
+	out[n] = '\0';
+	return out;
+}

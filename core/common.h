@@ -40,6 +40,10 @@ char *lk_xasprintf(const char *fmt, ...) LK_PRINTF(1, 2);
 /* Grow *items (each of size elem) to hold at least need elements. */
 void lk_grow(void **items, size_t *cap, size_t need, size_t elem);
 
+/* "a//b/./c/" -> "a/b/c" (malloc'ed; the caller frees); NULL when a
+ * component is "..".  Leading '/' is dropped: the result is relative. */
+char *lk_path_normalise(const char *path);
+
 /* Path order used everywhere: component by component, '/' before any byte. */
 int lk_path_cmp(const char *a, const char *b);
 

@@ -815,7 +815,6 @@ static int g_max_layers(struct checker *c, const struct lk_conf_value *v)
 	return LK_OK;
 }
 
-static char *normalise_prefix(const char *p);
 
 /* "/opt/layerkit/store" -> "opt/layerkit/store"; an empty value gives "" (off). */
 static int parse_store(struct checker *c, const struct lk_conf_value *v, char **out)
@@ -824,7 +823,7 @@ static int parse_store(struct checker *c, const struct lk_conf_value *v, char **
 
 	if (!is_scalar(c, v))
 		return LK_FAILED;
-	p = normalise_prefix(v->value);
+	p = lk_path_normalise(v->value);
 	if (v->value[0] && (v->value[0] != '/' || !p || !p[0])) {
 		free(p);
 		return conf_error(c, v->line, "shared_store = '%s' is not a directory in the "
@@ -965,33 +964,6 @@ static int a_cmd(struct checker *c, struct lk_app *a, const struct lk_conf_value
 	return parse_command(c, v, &a->cmd);
 }
 
-/* "a//b/./c/" -> "a/b/c"; NULL for a ".." component. */
-static char *normalise_prefix(const char *p)
-{
-	char *out = lk_xmalloc(strlen(p) + 1);
-	size_t n = 0;
-
-	while (*p) {
-		size_t len;
-
-		while (*p == '/')
-			p++;
-		len = strcspn(p, "/");
-		if (len == 2 && p[0] == '.' && p[1] == '.') {
-			free(out);
-			return NULL;
-		}
-		if (len && !(len == 1 && p[0] == '.')) {
-			if (n)
-				out[n++] = '/';
-			memcpy(out + n, p, len);
-			n += len;
-		}
-		p += len;
-	}
-	out[n] = '\0';
-	return out;
-}
 
 static int a_prefix(struct checker *c, struct lk_app *a, const struct lk_conf_value *v)
 {
@@ -999,7 +971,7 @@ static int a_prefix(struct checker *c, struct lk_app *a, const struct lk_conf_va
 
 	if (!is_scalar(c, v))
 		return LK_FAILED;
-	p = normalise_prefix(v->value);
+	p = lk_path_normalise(v->value);
 	if (!p)
 		return conf_error(c, v->line, "prefix = '%s' contains '..'; name a "
 				  "directory inside the image, e.g. app or opt/web ('/' "

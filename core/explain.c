@@ -257,7 +257,7 @@ static int try_suffix(const struct lk_app_run *run, const struct lk_share *share
 /* "a//b/./c/" -> "a/b/c"; NULL when a component is "..". */
 static char *normalise(const char *p)
 {
-	return lk_share_normalise_path(p);
+	return lk_path_normalise(p);
 }
 
 /* A path of the file system, absolute, without '.' or '..' (lexically). */

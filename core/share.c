@@ -4,33 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-char *lk_share_normalise_path(const char *p)
-{
-	char *out = lk_xmalloc(strlen(p) + 1);
-	size_t n = 0;
-
-	while (*p) {
-		size_t len;
-
-		while (*p == '/')
-			p++;
-		len = strcspn(p, "/");
-		if (len == 2 && p[0] == '.' && p[1] == '.') {
-			free(out);
-			return NULL;
-		}
-		if (len && !(len == 1 && p[0] == '.')) {
-			if (n)
-				out[n++] = '/';
-			memcpy(out + n, p, len);
-			n += len;
-		}
-		p += len;
-	}
-	out[n] = '\0';
-	return out;
-}
-
 /* a/b, or b when a is "" (malloc'ed). */
 static char *path_join(const char *a, const char *b)
 {
@@ -357,8 +330,8 @@ int lk_share_init(struct lk_share *share, const char *store, const char *prefix,
 	size_t cap_links = 0;
 
 	memset(share, 0, sizeof(*share));
-	share->store = lk_share_normalise_path(store);
-	share->prefix = lk_share_normalise_path(prefix ? prefix : "");
+	share->store = lk_path_normalise(store);
+	share->prefix = lk_path_normalise(prefix ? prefix : "");
 	if (!share->store || !share->store[0] || !share->prefix)
 		return lk_error_set(err, LK_EXIT_USAGE,
 				    "shared_store = '%s' is not a directory in the image; use an absolute path without '..', e.g. /opt/layerkit/store",

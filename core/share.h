@@ -76,7 +76,4 @@ void lk_share_release(struct lk_share *share);
 char *lk_share_image_path(const struct lk_share *share, const struct lk_scan *scan,
 			  uint32_t file);
 
-/* "opt//x/./y/" -> "opt/x/y" (malloc'ed); NULL for a ".." component. */
-char *lk_share_normalise_path(const char *path);
-
 #endif
