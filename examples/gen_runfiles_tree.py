@@ -393,7 +393,8 @@ def package_list(args):
             rng = random.Random(f"{args.seed}:bump:{p.key}")
             p.version = bump_version(p.version)
             f = args.bump_size / 100.0
-            p.kb = max(1, int(round(p.kb * rng.choice([1 - f, 1 + f]))))
+            factor = {"grow": 1 + f, "shrink": 1 - f}.get(args.bump_direction)
+            p.kb = max(1, int(round(p.kb * (factor or rng.choice([1 - f, 1 + f])))))
     return pk
 
 
@@ -856,6 +857,9 @@ def main(argv=None):
                     help="bump this package's version and change its size by ~10%% (repeatable)")
     ap.add_argument("--bump-size", type=float, default=10.0, metavar="PCT",
                     help="how much --bump grows or shrinks a package, in %% (default 10)")
+    ap.add_argument("--bump-direction", choices=["random", "grow", "shrink"], default="random",
+                    help="whether --bump grows or shrinks the package (default: a seeded "
+                         "random choice per package)")
     ap.add_argument("--file-density", type=float, default=1.0, metavar="F",
                     help="files per pip package times F, same bytes (e.g. 20 with "
                          "--packages 120 for a tree with ~10x the files)")
