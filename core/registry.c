@@ -1614,6 +1614,29 @@ int lk_registry_blob_exists(struct lk_registry_session *s, const char *digest, i
 }
 
 /* The new upload URL a 202 points to; err set when there is none. */
+/*
+ * Sends rq and requires the answer status expect.  Anything else sets err
+ * and *retryable (the network failed, or a 5xx, 408 or 429 came back).
+ * LK_OK or LK_FAILED.
+ */
+static int request_expect(struct lk_registry_session *s, const struct http_request *rq,
+			  struct http_response *resp, long expect, const char *action,
+			  int *retryable, struct lk_error *err)
+{
+	int hr = http_request(s, rq, resp, err);
+
+	if (hr != LK_OK) {
+		*retryable = hr == HTTP_UNREACHABLE;
+		return LK_FAILED;
+	}
+	if (resp->status != expect) {
+		*retryable = status_retryable(resp->status);
+		response_error(s, action, resp, err);
+		return LK_FAILED;
+	}
+	return LK_OK;
+}
+
 static char *upload_location(struct lk_registry_session *s, const char *request_url,
 			     const struct http_response *resp, const char *action,
 			     struct lk_error *err)
@@ -1679,16 +1702,8 @@ static int blob_upload_once(struct lk_registry_session *s, const char *digest, u
 		url = lk_xasprintf("%s/v2/%s/blobs/uploads/", reg->base_url, reg->repository);
 		rq.method = "POST";
 		rq.url = url;
-		hr = http_request(s, &rq, &resp, err);
-		if (hr != LK_OK) {
-			*retryable = hr == HTTP_UNREACHABLE;
+		if (request_expect(s, &rq, &resp, 202, action, retryable, err) != LK_OK)
 			goto out_free;
-		}
-		if (resp.status != 202) {
-			*retryable = status_retryable(resp.status);
-			response_error(s, action, &resp, err);
-			goto out_free;
-		}
 		location = upload_location(s, url, &resp, action, err);
 		if (!location)
 			goto out_free;
@@ -1710,16 +1725,8 @@ static int blob_upload_once(struct lk_registry_session *s, const char *digest, u
 			snprintf(range, sizeof(range), "%llu-%llu", (unsigned long long)off,
 				 (unsigned long long)(off + body.len - 1));
 			rq.url = location;
-			hr = http_request(s, &rq, &resp, err);
-			if (hr != LK_OK) {
-				*retryable = hr == HTTP_UNREACHABLE;
+			if (request_expect(s, &rq, &resp, 202, action, retryable, err) != LK_OK)
 				goto out_free;
-			}
-			if (resp.status != 202) {
-				*retryable = status_retryable(resp.status);
-				response_error(s, action, &resp, err);
-				goto out_free;
-			}
 			next = upload_location(s, location, &resp, action, err);
 			if (!next)
 				goto out_free;
@@ -1741,16 +1748,8 @@ static int blob_upload_once(struct lk_registry_session *s, const char *digest, u
 	}
 	rq.method = "PUT";
 	rq.url = put_url;
-	hr = http_request(s, &rq, &resp, err);
-	if (hr != LK_OK) {
-		*retryable = hr == HTTP_UNREACHABLE;
+	if (request_expect(s, &rq, &resp, 201, action, retryable, err) != LK_OK)
 		goto out_free;
-	}
-	if (resp.status != 201) {
-		*retryable = status_retryable(resp.status);
-		response_error(s, action, &resp, err);
-		goto out_free;
-	}
 	if (resp.content_digest && strcmp(resp.content_digest, digest)) {
 		lk_error_set(err, LK_EXIT_BUILD,
 			     "registry %s, repository %s: %s: the registry stored it as %s; the layout's blob is damaged, build it again",
