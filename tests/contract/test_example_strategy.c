@@ -12,38 +12,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "fake_host.h"
-#include "synth.h"
-
-static const char *plugin_path;
-static struct fake_plugin plugin;
-static struct fake_host fh;
-
-static int setup(void **state)
-{
-	char err[1024];
-
-	if (fake_plugin_open(&plugin, plugin_path, err, sizeof(err)) != 0) {
-		print_error("%s\n", err);
-		return -1;
-	}
-	fake_host_init(&fh);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fake_host_release(&fh);
-	fake_plugin_close(&plugin);
-	return 0;
-}
-
-static int reset_options(void **state)
-{
-	fake_host_release(&fh);
-	fake_host_init(&fh);
-	return 0;
-}
+#include "strategy_fixture.h"
 
 static void plan_names(const struct synth_app *app, uint32_t max_layers, const char *want)
 {
@@ -52,7 +21,7 @@ static void plan_names(const struct synth_app *app, uint32_t max_layers, const c
 	char err[1024], buf[2048];
 
 	synth_unit_set(&set, app, max_layers);
-	if (synth_plan(&fh, &plugin, &set, &p, err, sizeof(err)) == LK_FAILED)
+	if (synth_plan(&fixture_host, &fixture_plugin, &set, &p, err, sizeof(err)) == LK_FAILED)
 		fail_msg("%s", err);
 	assert_string_equal(synth_layer_names(&p, buf, sizeof(buf)), want);
 	fake_plan_release(&p);
@@ -61,10 +30,10 @@ static void plan_names(const struct synth_app *app, uint32_t max_layers, const c
 
 static void test_descriptor(void **state)
 {
-	assert_int_equal(plugin.kind, FAKE_STRATEGY);
-	assert_string_equal(plugin.name, "largest-first");
-	assert_int_equal(plugin.abi_major, LK_ABI_MAJOR);
-	assert_int_equal(plugin.struct_size, sizeof(struct lk_strategy));
+	assert_int_equal(fixture_plugin.kind, FAKE_STRATEGY);
+	assert_string_equal(fixture_plugin.name, "largest-first");
+	assert_int_equal(fixture_plugin.abi_major, LK_ABI_MAJOR);
+	assert_int_equal(fixture_plugin.struct_size, sizeof(struct lk_strategy));
 }
 
 static void test_largest_alone_rest_together(void **state)
@@ -77,7 +46,7 @@ static void test_largest_alone_rest_together(void **state)
 	synth_fastapi(&app);
 	plan_names(&app, 100, "alone-python3.11,alone-pydantic-core,alone-uvloop,rest");
 	synth_unit_set(&set, &app, 100);
-	assert_int_not_equal(synth_plan(&fh, &plugin, &set, &p, err, sizeof(err)), LK_FAILED);
+	assert_int_not_equal(synth_plan(&fixture_host, &fixture_plugin, &set, &p, err, sizeof(err)), LK_FAILED);
 	/* "rest" holds every other unit, the app among them. */
 	assert_int_equal(p.layers[3].n_units, app.n - 3);
 	assert_non_null(strstr(synth_layer_units(&p, &set.set, 3, buf, sizeof(buf)), "app"));
@@ -90,12 +59,12 @@ static void test_count_option_and_budget(void **state)
 	static struct synth_app app;
 
 	synth_fastapi(&app);
-	fake_host_set_option(&fh, "count", "0");
+	fake_host_set_option(&fixture_host, "count", "0");
 	plan_names(&app, 100, "rest");
-	fake_host_set_option(&fh, "count", "1");
+	fake_host_set_option(&fixture_host, "count", "1");
 	plan_names(&app, 100, "alone-python3.11,rest");
 	/* The budget wins: 2 layers leave one unit alone. */
-	fake_host_set_option(&fh, "count", "5");
+	fake_host_set_option(&fixture_host, "count", "5");
 	plan_names(&app, 2, "alone-python3.11,rest");
 	/* Every unit alone: no rest layer. */
 	memset(&app, 0, sizeof(app));
@@ -108,14 +77,14 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_descriptor),
-		cmocka_unit_test_setup(test_largest_alone_rest_together, reset_options),
-		cmocka_unit_test_setup(test_count_option_and_budget, reset_options),
+		cmocka_unit_test_setup(test_largest_alone_rest_together, fixture_reset_options),
+		cmocka_unit_test_setup(test_count_option_and_budget, fixture_reset_options),
 	};
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: %s PATH/lk-strategy-largest-first.so\n", argv[0]);
 		return 2;
 	}
-	plugin_path = argv[1];
-	return cmocka_run_group_tests_name("largest-first (out of tree)", tests, setup, teardown);
+	fixture_plugin_path = argv[1];
+	return cmocka_run_group_tests_name("largest-first (out of tree)", tests, fixture_setup, fixture_teardown);
 }

@@ -7,51 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "fake_host.h"
-#include "synth.h"
-
-static const char *plugin_path;
-static struct fake_plugin plugin;
-static struct fake_host fh;
-
-static int setup(void **state)
-{
-	char err[1024];
-
-	if (fake_plugin_open(&plugin, plugin_path, err, sizeof(err)) != 0) {
-		print_error("%s\n", err);
-		return -1;
-	}
-	fake_host_init(&fh);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fake_host_release(&fh);
-	fake_plugin_close(&plugin);
-	return 0;
-}
-
-static int reset_options(void **state)
-{
-	fake_host_release(&fh);
-	fake_host_init(&fh);
-	return 0;
-}
-
-static int plan(const struct synth_app *app, uint32_t max_layers, struct fake_unit_set *set,
-		struct fake_plan *out)
-{
-	char err[1024];
-	int rc;
-
-	synth_unit_set(set, app, max_layers);
-	rc = synth_plan(&fh, &plugin, set, out, err, sizeof(err));
-	if (rc == LK_FAILED)
-		fail_msg("%s", err);
-	return rc;
-}
+#include "strategy_fixture.h"
 
 static void print_plan(const struct fake_plan *p, const struct lk_unit_set *set)
 {
@@ -86,7 +42,7 @@ static void test_default_layout(void **state)
 	long outlier;
 
 	synth_fastapi(&app);
-	assert_int_equal(plan(&app, 100, &set, &p), LK_OK);
+	assert_int_equal(fixture_plan(&app, 100, &set, &p), LK_OK);
 	print_plan(&p, &set.set);
 	/* At most 8 layers: interpreter, app, 4 bins, 2 outliers. */
 	assert_true(p.n_layers <= 8);
@@ -136,10 +92,10 @@ static void test_bins_depend_on_names_only(void **state)
 	for (size_t i = 0; i < app.n; i++)
 		if (app.kind[i] != LK_UNIT_PACKAGE || i % 2)
 			synth_add(&half, app.kind[i], app.name[i], app.version[i], app.bytes[i]);
-	fake_host_set_option(&fh, "max_layers", "30");
-	fake_host_set_option(&fh, "min_layer_size", "0");
-	plan(&app, 100, &s1, &p1);
-	plan(&half, 100, &s2, &p2);
+	fake_host_set_option(&fixture_host, "max_layers", "30");
+	fake_host_set_option(&fixture_host, "min_layer_size", "0");
+	fixture_plan(&app, 100, &s1, &p1);
+	fixture_plan(&half, 100, &s2, &p2);
 	for (size_t i = 0; i < half.n; i++) {
 		long j = synth_find(&app, half.name[i]);
 		long l1 = fake_plan_layer_of(&p1, (uint32_t)j);
@@ -161,10 +117,10 @@ static void test_min_layer_size_folds_small_bins(void **state)
 	long small;
 
 	synth_fastapi(&app);
-	fake_host_set_option(&fh, "bins", "6");
-	fake_host_set_option(&fh, "max_layers", "10");
-	fake_host_set_option(&fh, "min_layer_size", "2MiB");
-	plan(&app, 100, &set, &p);
+	fake_host_set_option(&fixture_host, "bins", "6");
+	fake_host_set_option(&fixture_host, "max_layers", "10");
+	fake_host_set_option(&fixture_host, "min_layer_size", "2MiB");
+	fixture_plan(&app, 100, &set, &p);
 	print_plan(&p, &set.set);
 	small = fake_plan_find(&p, "packages-small");
 	assert_true(small > 0);
@@ -192,10 +148,10 @@ static void test_too_many_outliers(void **state)
 
 	synth_fastapi(&app);
 	/* 1 MiB makes 9 outliers; 8 layers leave room for 2 of them. */
-	fake_host_set_option(&fh, "outlier_size", "1MiB");
-	assert_int_equal(plan(&app, 100, &set, &p), LK_WARN);
+	fake_host_set_option(&fixture_host, "outlier_size", "1MiB");
+	assert_int_equal(fixture_plan(&app, 100, &set, &p), LK_WARN);
 	print_plan(&p, &set.set);
-	assert_true(fake_host_logged(&fh, LK_LOG_WARN, "raise max_layers or outlier_size"));
+	assert_true(fake_host_logged(&fixture_host, LK_LOG_WARN, "raise max_layers or outlier_size"));
 	assert_true(p.n_layers <= 8);
 	/* The two largest keep their layers, the rest say why they did not. */
 	assert_true(fake_plan_find(&p, "pkg-pydantic-core") >= 0);
@@ -219,32 +175,32 @@ static void test_budgets(void **state)
 
 	synth_fastapi(&app);
 	/* The app's budget wins over the option. */
-	plan(&app, 5, &set, &p);
+	fixture_plan(&app, 5, &set, &p);
 	assert_true(p.n_layers <= 5);
 	fake_plan_release(&p);
 	fake_unit_set_release(&set);
 
 	/* bins above what fits: clamped, with a warning. */
-	fake_host_set_option(&fh, "bins", "20");
-	assert_int_equal(plan(&app, 100, &set, &p), LK_WARN);
+	fake_host_set_option(&fixture_host, "bins", "20");
+	assert_int_equal(fixture_plan(&app, 100, &set, &p), LK_WARN);
 	assert_true(p.n_layers <= 8);
-	assert_true(fake_host_logged(&fh, LK_LOG_WARN, "bins = 20"));
+	assert_true(fake_host_logged(&fixture_host, LK_LOG_WARN, "bins = 20"));
 	fake_plan_release(&p);
 	fake_unit_set_release(&set);
-	fake_host_set_option(&fh, "bins", NULL);
+	fake_host_set_option(&fixture_host, "bins", NULL);
 
 	/* 3 layers: interpreter, one shared layer, app. */
-	fake_host_set_option(&fh, "max_layers", "3");
-	plan(&app, 100, &set, &p);
+	fake_host_set_option(&fixture_host, "max_layers", "3");
+	fixture_plan(&app, 100, &set, &p);
 	assert_string_equal(synth_layer_names(&p, buf, sizeof(buf)), "interpreter,packages-1,app");
 	fake_plan_release(&p);
 	fake_unit_set_release(&set);
 
 	/* 2 layers cannot hold the packages beside interpreter and app. */
-	fake_host_set_option(&fh, "max_layers", "2");
+	fake_host_set_option(&fixture_host, "max_layers", "2");
 	synth_unit_set(&set, &app, 100);
-	assert_int_equal(fake_run_strategy(&fh, &plugin, &set.set), LK_FAILED);
-	assert_non_null(strstr(fh.error, "raise max_layers to at least 3"));
+	assert_int_equal(fake_run_strategy(&fixture_host, &fixture_plugin, &set.set), LK_FAILED);
+	assert_non_null(strstr(fixture_host.error, "raise max_layers to at least 3"));
 	fake_unit_set_release(&set);
 }
 
@@ -259,8 +215,8 @@ static void test_without_interpreter(void **state)
 	synth_add(&app, LK_UNIT_PACKAGE, "react", "18.3.1", 300 * 1024);
 	synth_add(&app, LK_UNIT_PACKAGE, "@babel/core", "7.24.0", 900 * 1024);
 	synth_add(&app, LK_UNIT_APP, "app", "", 20 * 1024);
-	fake_host_set_option(&fh, "min_layer_size", "0");
-	plan(&app, 100, &set, &p);
+	fake_host_set_option(&fixture_host, "min_layer_size", "0");
+	fixture_plan(&app, 100, &set, &p);
 	assert_null(strstr(synth_layer_names(&p, buf, sizeof(buf)), "interpreter"));
 	assert_int_equal(p.n_layers, 1 + (bin_of("react", 4) != bin_of("@babel/core", 4)) + 1);
 	fake_plan_release(&p);
@@ -272,7 +228,7 @@ static void measure(const struct synth_app *app, const char *name, enum synth_ch
 {
 	char err[1024];
 
-	if (stability_measure(&fh, &plugin, app, 100, c, st, err, sizeof(err)) != 0)
+	if (stability_measure(&fixture_host, &fixture_plugin, app, 100, c, st, err, sizeof(err)) != 0)
 		fail_msg("%s", err);
 	stability_print("grouped-by-size", name, synth_change_name(c), st);
 }
@@ -313,12 +269,12 @@ static void test_stability(void **state)
 	check_stability(&fastapi, "fastapi-19", 19);
 	/* 120 packages want more than 8 layers: 16 leave 9 bins and room for
 	 * 5 outliers. */
-	fake_host_set_option(&fh, "max_layers", "16");
+	fake_host_set_option(&fixture_host, "max_layers", "16");
 	check_stability(&mono, "monorepo-120", 120);
 	/* With the default 8 the outliers do not all fit (a configuration
 	 * problem the plan warns about): a change may then also move the
 	 * outlier it displaces, so up to 4 layers. */
-	fake_host_set_option(&fh, "max_layers", NULL);
+	fake_host_set_option(&fixture_host, "max_layers", NULL);
 	for (int c = 0; c < SYNTH_CHANGE_COUNT; c++) {
 		measure(&mono, "mono-120/8", (enum synth_change)c, &st);
 		assert_true(st.max <= 4);
@@ -328,19 +284,19 @@ static void test_stability(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_default_layout, reset_options),
-		cmocka_unit_test_setup(test_bins_depend_on_names_only, reset_options),
-		cmocka_unit_test_setup(test_min_layer_size_folds_small_bins, reset_options),
-		cmocka_unit_test_setup(test_too_many_outliers, reset_options),
-		cmocka_unit_test_setup(test_budgets, reset_options),
-		cmocka_unit_test_setup(test_without_interpreter, reset_options),
-		cmocka_unit_test_setup(test_stability, reset_options),
+		cmocka_unit_test_setup(test_default_layout, fixture_reset_options),
+		cmocka_unit_test_setup(test_bins_depend_on_names_only, fixture_reset_options),
+		cmocka_unit_test_setup(test_min_layer_size_folds_small_bins, fixture_reset_options),
+		cmocka_unit_test_setup(test_too_many_outliers, fixture_reset_options),
+		cmocka_unit_test_setup(test_budgets, fixture_reset_options),
+		cmocka_unit_test_setup(test_without_interpreter, fixture_reset_options),
+		cmocka_unit_test_setup(test_stability, fixture_reset_options),
 	};
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: %s PATH/lk-strategy-grouped-by-size.so\n", argv[0]);
 		return 2;
 	}
-	plugin_path = argv[1];
-	return cmocka_run_group_tests_name("grouped-by-size", tests, setup, teardown);
+	fixture_plugin_path = argv[1];
+	return cmocka_run_group_tests_name("grouped-by-size", tests, fixture_setup, fixture_teardown);
 }

@@ -7,51 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "fake_host.h"
-#include "synth.h"
-
-static const char *plugin_path;
-static struct fake_plugin plugin;
-static struct fake_host fh;
-
-static int setup(void **state)
-{
-	char err[1024];
-
-	if (fake_plugin_open(&plugin, plugin_path, err, sizeof(err)) != 0) {
-		print_error("%s\n", err);
-		return -1;
-	}
-	fake_host_init(&fh);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fake_host_release(&fh);
-	fake_plugin_close(&plugin);
-	return 0;
-}
-
-static int reset_options(void **state)
-{
-	fake_host_release(&fh);
-	fake_host_init(&fh);
-	return 0;
-}
-
-static int plan(const struct synth_app *app, uint32_t max_layers, struct fake_unit_set *set,
-		struct fake_plan *out)
-{
-	char err[1024];
-	int rc;
-
-	synth_unit_set(set, app, max_layers);
-	rc = synth_plan(&fh, &plugin, set, out, err, sizeof(err));
-	if (rc == LK_FAILED)
-		fail_msg("%s", err);
-	return rc;
-}
+#include "strategy_fixture.h"
 
 static void test_one_layer_per_unit_in_cache_order(void **state)
 {
@@ -61,7 +17,7 @@ static void test_one_layer_per_unit_in_cache_order(void **state)
 	char buf[4096];
 
 	synth_fastapi(&app);
-	assert_int_equal(plan(&app, 100, &set, &p), LK_OK);
+	assert_int_equal(fixture_plan(&app, 100, &set, &p), LK_OK);
 	assert_string_equal(synth_layer_names(&p, buf, sizeof(buf)),
 			    "interpreter-python3.11,pkg-annotated-types,pkg-anyio,pkg-click,"
 			    "pkg-fastapi,pkg-h11,pkg-httptools,pkg-idna,pkg-pydantic,"
@@ -88,8 +44,8 @@ static void test_order_does_not_follow_discovery(void **state)
 	memset(&reversed, 0, sizeof(reversed));
 	for (size_t i = app.n; i-- > 0;)
 		synth_add(&reversed, app.kind[i], app.name[i], app.version[i], app.bytes[i]);
-	plan(&app, 100, &s1, &p1);
-	plan(&reversed, 100, &s2, &p2);
+	fixture_plan(&app, 100, &s1, &p1);
+	fixture_plan(&reversed, 100, &s2, &p2);
 	assert_string_equal(synth_layer_names(&p1, a, sizeof(a)), synth_layer_names(&p2, b, sizeof(b)));
 	fake_plan_release(&p1);
 	fake_plan_release(&p2);
@@ -109,7 +65,7 @@ static void test_namesakes_get_unique_layers(void **state)
 	synth_add(&app, LK_UNIT_PACKAGE, "six", "1.15.0", 1000);
 	synth_add(&app, LK_UNIT_APP, "main", "", 1000);
 	synth_add(&app, LK_UNIT_APP, "web", "", 1000);
-	assert_int_equal(plan(&app, 100, &set, &p), LK_OK);
+	assert_int_equal(fixture_plan(&app, 100, &set, &p), LK_OK);
 	assert_string_equal(synth_layer_names(&p, buf, sizeof(buf)),
 			    "pkg-six,pkg-six-2,app-main,app-web");
 	fake_plan_release(&p);
@@ -127,7 +83,7 @@ static void test_merge_smallest_when_over_budget(void **state)
 	size_t shared = 0, merged = 0;
 
 	synth_monorepo(&app, 120);
-	assert_int_equal(plan(&app, 100, &set, &p), LK_OK);
+	assert_int_equal(fixture_plan(&app, 100, &set, &p), LK_OK);
 	assert_true(p.n_layers <= 100);
 	assert_true(p.n_layers >= 95);
 	for (size_t i = 0; i < p.n_layers; i++) {
@@ -173,38 +129,38 @@ static void test_max_layers_option(void **state)
 	char buf[256];
 
 	synth_fastapi(&app);
-	fake_host_set_option(&fh, "max_layers", "10");
-	plan(&app, 100, &set, &p);
+	fake_host_set_option(&fixture_host, "max_layers", "10");
+	fixture_plan(&app, 100, &set, &p);
 	assert_int_equal(p.n_layers, 10);
 	fake_plan_release(&p);
 	fake_unit_set_release(&set);
 
 	/* The option never raises the app's budget. */
-	fake_host_set_option(&fh, "max_layers", "50");
-	plan(&app, 12, &set, &p);
+	fake_host_set_option(&fixture_host, "max_layers", "50");
+	fixture_plan(&app, 12, &set, &p);
 	assert_int_equal(p.n_layers, 12);
 	fake_plan_release(&p);
 	fake_unit_set_release(&set);
 
 	/* 4 layers: support units collapse into one, every package shares one. */
-	fake_host_set_option(&fh, "max_layers", "4");
-	plan(&app, 100, &set, &p);
+	fake_host_set_option(&fixture_host, "max_layers", "4");
+	fixture_plan(&app, 100, &set, &p);
 	assert_string_equal(synth_layer_names(&p, buf, sizeof(buf)),
 			    "interpreter-python3.11,packages-1,support,app");
 	fake_plan_release(&p);
 	fake_unit_set_release(&set);
 
 	/* 3 layers cannot hold interpreter, packages, support and app. */
-	fake_host_set_option(&fh, "max_layers", "3");
+	fake_host_set_option(&fixture_host, "max_layers", "3");
 	synth_unit_set(&set, &app, 100);
-	assert_int_equal(fake_run_strategy(&fh, &plugin, &set.set), LK_FAILED);
-	assert_non_null(strstr(fh.error, "raise max_layers"));
+	assert_int_equal(fake_run_strategy(&fixture_host, &fixture_plugin, &set.set), LK_FAILED);
+	assert_non_null(strstr(fixture_host.error, "raise max_layers"));
 	fake_unit_set_release(&set);
 
-	fake_host_set_option(&fh, "max_layers", "500");
+	fake_host_set_option(&fixture_host, "max_layers", "500");
 	synth_unit_set(&set, &app, 100);
-	assert_int_equal(fake_run_strategy(&fh, &plugin, &set.set), LK_FAILED);
-	assert_non_null(strstr(fh.error, "max_layers"));
+	assert_int_equal(fake_run_strategy(&fixture_host, &fixture_plugin, &set.set), LK_FAILED);
+	assert_non_null(strstr(fixture_host.error, "max_layers"));
 	fake_unit_set_release(&set);
 }
 
@@ -213,7 +169,7 @@ static void measure(const struct synth_app *app, const char *name, enum synth_ch
 {
 	char err[1024];
 
-	if (stability_measure(&fh, &plugin, app, 100, c, st, err, sizeof(err)) != 0)
+	if (stability_measure(&fixture_host, &fixture_plugin, app, 100, c, st, err, sizeof(err)) != 0)
 		fail_msg("%s", err);
 	stability_print("per-package", name, synth_change_name(c), st);
 }
@@ -254,18 +210,18 @@ static void test_stability(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_one_layer_per_unit_in_cache_order, reset_options),
-		cmocka_unit_test_setup(test_order_does_not_follow_discovery, reset_options),
-		cmocka_unit_test_setup(test_namesakes_get_unique_layers, reset_options),
-		cmocka_unit_test_setup(test_merge_smallest_when_over_budget, reset_options),
-		cmocka_unit_test_setup(test_max_layers_option, reset_options),
-		cmocka_unit_test_setup(test_stability, reset_options),
+		cmocka_unit_test_setup(test_one_layer_per_unit_in_cache_order, fixture_reset_options),
+		cmocka_unit_test_setup(test_order_does_not_follow_discovery, fixture_reset_options),
+		cmocka_unit_test_setup(test_namesakes_get_unique_layers, fixture_reset_options),
+		cmocka_unit_test_setup(test_merge_smallest_when_over_budget, fixture_reset_options),
+		cmocka_unit_test_setup(test_max_layers_option, fixture_reset_options),
+		cmocka_unit_test_setup(test_stability, fixture_reset_options),
 	};
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: %s PATH/lk-strategy-per-package.so\n", argv[0]);
 		return 2;
 	}
-	plugin_path = argv[1];
-	return cmocka_run_group_tests_name("per-package", tests, setup, teardown);
+	fixture_plugin_path = argv[1];
+	return cmocka_run_group_tests_name("per-package", tests, fixture_setup, fixture_teardown);
 }

@@ -7,52 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "fake_host.h"
-#include "synth.h"
-
-static const char *plugin_path;
-static struct fake_plugin plugin;
-static struct fake_host fh;
-
-static int setup(void **state)
-{
-	char err[1024];
-
-	if (fake_plugin_open(&plugin, plugin_path, err, sizeof(err)) != 0) {
-		print_error("%s\n", err);
-		return -1;
-	}
-	fake_host_init(&fh);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	fake_host_release(&fh);
-	fake_plugin_close(&plugin);
-	return 0;
-}
-
-static int reset_options(void **state)
-{
-	fake_host_release(&fh);
-	fake_host_init(&fh);
-	return 0;
-}
-
-/* Plans app (budget max_layers) and leaves plan and set to the caller. */
-static int plan(const struct synth_app *app, uint32_t max_layers, struct fake_unit_set *set,
-		struct fake_plan *out)
-{
-	char err[1024];
-	int rc;
-
-	synth_unit_set(set, app, max_layers);
-	rc = synth_plan(&fh, &plugin, set, out, err, sizeof(err));
-	if (rc == LK_FAILED)
-		fail_msg("%s", err);
-	return rc;
-}
+#include "strategy_fixture.h"
 
 static void test_dependencies_then_app(void **state)
 {
@@ -62,7 +17,7 @@ static void test_dependencies_then_app(void **state)
 	char buf[4096];
 
 	synth_fastapi(&app);
-	assert_int_equal(plan(&app, 100, &set, &p), LK_OK);
+	assert_int_equal(fixture_plan(&app, 100, &set, &p), LK_OK);
 	assert_string_equal(synth_layer_names(&p, buf, sizeof(buf)), "dependencies,app");
 	/* Discovery order, interpreter and support included. */
 	assert_string_equal(synth_layer_units(&p, &set.set, 0, buf, sizeof(buf)),
@@ -87,8 +42,8 @@ static void test_split_interpreter(void **state)
 	char buf[4096];
 
 	synth_fastapi(&app);
-	fake_host_set_option(&fh, "split_interpreter", "yes");
-	assert_int_equal(plan(&app, 100, &set, &p), LK_OK);
+	fake_host_set_option(&fixture_host, "split_interpreter", "yes");
+	assert_int_equal(fixture_plan(&app, 100, &set, &p), LK_OK);
 	assert_string_equal(synth_layer_names(&p, buf, sizeof(buf)), "interpreter,dependencies,app");
 	assert_string_equal(synth_layer_units(&p, &set.set, 0, buf, sizeof(buf)), "python3.11");
 	assert_null(strstr(synth_layer_units(&p, &set.set, 1, buf, sizeof(buf)), "python3.11"));
@@ -106,7 +61,7 @@ static void test_no_empty_layer(void **state)
 
 	memset(&app, 0, sizeof(app));
 	synth_add(&app, LK_UNIT_APP, "app", "", 1000);
-	assert_int_equal(plan(&app, 100, &set, &p), LK_OK);
+	assert_int_equal(fixture_plan(&app, 100, &set, &p), LK_OK);
 	assert_string_equal(synth_layer_names(&p, buf, sizeof(buf)), "app");
 	fake_plan_release(&p);
 	fake_unit_set_release(&set);
@@ -114,17 +69,17 @@ static void test_no_empty_layer(void **state)
 	memset(&app, 0, sizeof(app));
 	synth_add(&app, LK_UNIT_PACKAGE, "left-pad", "1.3.0", 1000);
 	synth_add(&app, LK_UNIT_OTHER, "assets", "", 1000);
-	assert_int_equal(plan(&app, 100, &set, &p), LK_OK);
+	assert_int_equal(fixture_plan(&app, 100, &set, &p), LK_OK);
 	assert_string_equal(synth_layer_names(&p, buf, sizeof(buf)), "dependencies");
 	assert_string_equal(synth_layer_units(&p, &set.set, 0, buf, sizeof(buf)), "left-pad,assets");
 	fake_plan_release(&p);
 	fake_unit_set_release(&set);
 
-	fake_host_set_option(&fh, "split_interpreter", "true");
+	fake_host_set_option(&fixture_host, "split_interpreter", "true");
 	memset(&app, 0, sizeof(app));
 	synth_add(&app, LK_UNIT_INTERPRETER, "node", "20.1", 1000);
 	synth_add(&app, LK_UNIT_APP, "app", "", 1000);
-	assert_int_equal(plan(&app, 100, &set, &p), LK_OK);
+	assert_int_equal(fixture_plan(&app, 100, &set, &p), LK_OK);
 	assert_string_equal(synth_layer_names(&p, buf, sizeof(buf)), "interpreter,app");
 	fake_plan_release(&p);
 	fake_unit_set_release(&set);
@@ -139,18 +94,18 @@ static void test_small_budget(void **state)
 
 	synth_fastapi(&app);
 	/* Two layers allowed: the split is dropped with a warning. */
-	fake_host_set_option(&fh, "split_interpreter", "true");
-	assert_int_equal(plan(&app, 2, &set, &p), LK_WARN);
+	fake_host_set_option(&fixture_host, "split_interpreter", "true");
+	assert_int_equal(fixture_plan(&app, 2, &set, &p), LK_WARN);
 	assert_string_equal(synth_layer_names(&p, buf, sizeof(buf)), "dependencies,app");
-	assert_true(fake_host_logged(&fh, LK_LOG_WARN, "split_interpreter ignored"));
+	assert_true(fake_host_logged(&fixture_host, LK_LOG_WARN, "split_interpreter ignored"));
 	fake_plan_release(&p);
 	fake_unit_set_release(&set);
 
 	/* One layer allowed: a clear refusal. */
 	synth_unit_set(&set, &app, 1);
-	assert_int_equal(fake_run_strategy(&fh, &plugin, &set.set), LK_FAILED);
-	assert_non_null(strstr(fh.error, "max_layers is 1"));
-	assert_non_null(strstr(fh.error, "at least 2"));
+	assert_int_equal(fake_run_strategy(&fixture_host, &fixture_plugin, &set.set), LK_FAILED);
+	assert_non_null(strstr(fixture_host.error, "max_layers is 1"));
+	assert_non_null(strstr(fixture_host.error, "at least 2"));
 	fake_unit_set_release(&set);
 }
 
@@ -161,9 +116,9 @@ static void test_bad_option_value_refused(void **state)
 
 	synth_fastapi(&app);
 	synth_unit_set(&set, &app, 100);
-	fake_host_set_option(&fh, "split_interpreter", "perhaps");
-	assert_int_equal(fake_run_strategy(&fh, &plugin, &set.set), LK_FAILED);
-	assert_non_null(strstr(fh.error, "split_interpreter"));
+	fake_host_set_option(&fixture_host, "split_interpreter", "perhaps");
+	assert_int_equal(fake_run_strategy(&fixture_host, &fixture_plugin, &set.set), LK_FAILED);
+	assert_non_null(strstr(fixture_host.error, "split_interpreter"));
 	fake_unit_set_release(&set);
 }
 
@@ -177,12 +132,12 @@ static void test_stability(void **state)
 	synth_fastapi(&apps[0]);
 	synth_monorepo(&apps[1], 120);
 	for (int split = 0; split < 2; split++) {
-		fake_host_set_option(&fh, "split_interpreter", split ? "true" : "false");
+		fake_host_set_option(&fixture_host, "split_interpreter", split ? "true" : "false");
 		for (int a = 0; a < 2; a++) {
 			for (int c = 0; c < SYNTH_CHANGE_COUNT; c++) {
 				struct stability st;
 
-				if (stability_measure(&fh, &plugin, &apps[a], 100, (enum synth_change)c,
+				if (stability_measure(&fixture_host, &fixture_plugin, &apps[a], 100, (enum synth_change)c,
 						      &st, err, sizeof(err)) != 0)
 					fail_msg("%s", err);
 				if (!split)
@@ -197,18 +152,18 @@ static void test_stability(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_dependencies_then_app, reset_options),
-		cmocka_unit_test_setup(test_split_interpreter, reset_options),
-		cmocka_unit_test_setup(test_no_empty_layer, reset_options),
-		cmocka_unit_test_setup(test_small_budget, reset_options),
-		cmocka_unit_test_setup(test_bad_option_value_refused, reset_options),
-		cmocka_unit_test_setup(test_stability, reset_options),
+		cmocka_unit_test_setup(test_dependencies_then_app, fixture_reset_options),
+		cmocka_unit_test_setup(test_split_interpreter, fixture_reset_options),
+		cmocka_unit_test_setup(test_no_empty_layer, fixture_reset_options),
+		cmocka_unit_test_setup(test_small_budget, fixture_reset_options),
+		cmocka_unit_test_setup(test_bad_option_value_refused, fixture_reset_options),
+		cmocka_unit_test_setup(test_stability, fixture_reset_options),
 	};
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: %s PATH/lk-strategy-two-layer.so\n", argv[0]);
 		return 2;
 	}
-	plugin_path = argv[1];
-	return cmocka_run_group_tests_name("two-layer", tests, setup, teardown);
+	fixture_plugin_path = argv[1];
+	return cmocka_run_group_tests_name("two-layer", tests, fixture_setup, fixture_teardown);
 }
