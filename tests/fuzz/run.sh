@@ -38,6 +38,8 @@ if ! command -v clang >/dev/null; then
 fi
 
 mkdir -p "$work"
+# Absolute: the fuzzers run inside $work and are handed paths below it.
+work=$(cd "$work" && pwd)
 cflags=(-Wall -Wextra -std=gnu11 -D_GNU_SOURCE -Wshadow -Wno-unused-parameter -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 	-I"$src/core/include" -I"$src/core" -I"$src/plugins/python-runfiles")
 pyrf=("$src"/plugins/python-runfiles/{names,metadata,record,detect}.c)
@@ -65,13 +67,21 @@ for t in "${targets[@]}"; do
 	mkdir -p "$corpus" "$artifacts"
 	echo "=== fuzz $t: ${seconds} s ==="
 	# The grown corpus first: new inputs land there, the seeds stay as committed.
-	if ! (cd "$work" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	status=0
+	(cd "$work" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		"./fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
 		-max_len=65536 -print_final_stats=1 -artifact_prefix="$artifacts/" \
-		"$corpus" "$here/corpus/$t" 2>&1 | tail -n 40); then
-		:
-	fi
+		"$corpus" "$here/corpus/$t" > "$work/log-$t" 2>&1) || status=$?
+	tail -n 40 "$work/log-$t"
 	found=$(find "$artifacts" -type f | wc -l)
+	# A fuzzer that stopped without a crash input did not fuzz (bad corpus
+	# path, bad flag, out of memory): that is a failure too, never a pass.
+	if [ "$status" -ne 0 ] && [ "$found" -eq 0 ]; then
+		echo "run.sh: $t: the fuzzer exited with status $status without a crash input; see $work/log-$t" >&2
+		failed=1
+	fi
+	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log-$t" | tail -n 1)
+	echo "run.sh: $t: ${runs:-0} inputs executed"
 	if [ "$found" -gt 0 ]; then
 		mkdir -p "$here/regress/$t"
 		cp "$artifacts"/* "$here/regress/$t/"
