@@ -178,17 +178,26 @@ static int parse_args(struct cli *cli, int argc, char **argv)
 	return -1;
 }
 
-/* Reads the config and applies the command line to it.  Returns -1 or an exit code. */
-static int load_config(struct cli *cli, struct lk_config *cfg, struct lk_error *err)
+/*
+ * Reads the config and applies the command line to it.  Returns -1 to go
+ * on, else an exit code, with the error printed and cfg already released.
+ */
+static int load_config(struct cli *cli, struct lk_config *cfg)
 {
+	struct lk_error err;
 	struct stat st;
 	const char *path = cli->config_path;
+	int rc = -1;
 
+	lk_error_clear(&err);
 	lk_config_init(cfg);
 	if (!path && stat("layering.ini", &st) == 0)
 		path = "layering.ini";
-	if (path && lk_config_load(cfg, path, err) != LK_OK)
-		return err->exit_code ? err->exit_code : LK_EXIT_USAGE;
+	if (path && lk_config_load(cfg, path, &err) != LK_OK) {
+		fprintf(stderr, "layerkit: error: %s\n", err.msg);
+		rc = err.exit_code ? err.exit_code : LK_EXIT_USAGE;
+		goto out;
+	}
 	if (cli->compression) {
 		if (!strcmp(cli->compression, "gzip"))
 			cfg->global.compression = LK_COMPRESS_GZIP;
@@ -197,12 +206,15 @@ static int load_config(struct cli *cli, struct lk_config *cfg, struct lk_error *
 		else if (!strcmp(cli->compression, "none"))
 			cfg->global.compression = LK_COMPRESS_NONE;
 		else
-			return usage_error("--compression takes gzip, zstd or none, not '%s'",
-					   cli->compression);
+			rc = usage_error("--compression takes gzip, zstd or none, not '%s'",
+					 cli->compression);
 	}
 	if (cli->jobs >= 0)
 		cfg->global.jobs = (unsigned)cli->jobs;
-	return -1;
+out:
+	if (rc >= 0)
+		lk_config_release(cfg);
+	return rc;
 }
 
 static void replace(char **field, const char *value)
@@ -457,12 +469,9 @@ static int cmd_push(struct cli *cli)
 	int rc;
 
 	lk_error_clear(&err);
-	rc = load_config(cli, &cfg, &err);
-	if (rc >= 0) {
-		fprintf(stderr, "layerkit: error: %s\n", err.msg);
-		lk_config_release(&cfg);
+	rc = load_config(cli, &cfg);
+	if (rc >= 0)
 		return rc;
-	}
 	if (cli->apps.n) {
 		struct lk_app *app;
 
@@ -509,13 +518,9 @@ static int cmd_apps(struct cli *cli, enum lk_stage stage, int build)
 	int rc;
 
 	lk_error_clear(&err);
-	rc = load_config(cli, &cfg, &err);
-	if (rc >= 0) {
-		if (err.msg[0])
-			fprintf(stderr, "layerkit: error: %s\n", err.msg);
-		lk_config_release(&cfg);
+	rc = load_config(cli, &cfg);
+	if (rc >= 0)
 		return rc;
-	}
 	rc = select_apps(cli, &cfg, &apps, &n_apps);
 	if (rc >= 0) {
 		lk_config_release(&cfg);
@@ -600,17 +605,11 @@ static int cmd_apps(struct cli *cli, enum lk_stage stage, int build)
 static int apps_open(struct cli *cli, struct lk_config *cfg, struct lk_app ***apps,
 		     size_t *n_apps, struct lk_plugin_dirs *dirs)
 {
-	struct lk_error err;
 	int rc;
 
-	lk_error_clear(&err);
-	rc = load_config(cli, cfg, &err);
-	if (rc >= 0) {
-		if (err.msg[0])
-			fprintf(stderr, "layerkit: error: %s\n", err.msg);
-		lk_config_release(cfg);
+	rc = load_config(cli, cfg);
+	if (rc >= 0)
 		return rc;
-	}
 	rc = select_apps(cli, cfg, apps, n_apps);
 	if (rc >= 0) {
 		lk_config_release(cfg);
@@ -821,12 +820,9 @@ static int cmd_cache(struct cli *cli)
 	int rc;
 
 	lk_error_clear(&err);
-	rc = load_config(cli, &cfg, &err);
-	if (rc >= 0) {
-		fprintf(stderr, "layerkit: error: %s\n", err.msg);
-		lk_config_release(&cfg);
+	rc = load_config(cli, &cfg);
+	if (rc >= 0)
 		return rc;
-	}
 	if (cli->max_size && lk_parse_size(cli->max_size, &max_bytes) != 0) {
 		lk_config_release(&cfg);
 		return usage_error("--max-size takes a size such as 500M or 2G, not '%s'",
@@ -943,12 +939,9 @@ static int cmd_plugins(struct cli *cli)
 	int rc;
 
 	lk_error_clear(&err);
-	rc = load_config(cli, &cfg, &err);
-	if (rc >= 0) {
-		fprintf(stderr, "layerkit: error: %s\n", err.msg);
-		lk_config_release(&cfg);
+	rc = load_config(cli, &cfg);
+	if (rc >= 0)
 		return rc;
-	}
 	plugin_dirs_for(&dirs, cli, &cfg);
 	if (out.json)
 		out.array = json_array();
